@@ -1,0 +1,5 @@
+"""`python -m admittance` runs the CLI."""
+
+from admittance.cli.main import main
+
+main()

@@ -1,0 +1,95 @@
+"""The composition root: builds every service from a frozen Settings value. Nothing else wires."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from admittance.devices import InventoryService, RegistrationService
+from admittance.identity import Authenticator, AuthPolicy, IdentityService, PasswordPolicy
+from admittance.identity.service import FirstStart
+from admittance.kernel.clock import Clock, SystemClock
+from admittance.kernel.passwords import CredentialVerifier, PasswordHasher
+from admittance.kernel.secrets import Pepper
+from admittance.settings import Settings, SettingsError
+from admittance.storage import Database, open_database
+from admittance.storage.sql.storage import SqlStorage
+
+SECRET_KEY_FILE = "secret.key"  # noqa: S105 - a fixed key for development mode only; production refuses it
+# Development mode on PostgreSQL without a key: all processes must agree, so the key is fixed.
+_DEV_KEY = "admittance-development-mode-only-key-never-use-in-production"
+
+
+@dataclass
+class Services:
+    settings: Settings
+    clock: Clock
+    database: Database
+    storage: SqlStorage
+    identity: IdentityService
+    registrations: RegistrationService
+    inventory: InventoryService
+    verifier: CredentialVerifier
+
+    async def close(self) -> None:
+        self.verifier.close()
+        await self.database.close()
+
+
+def secret_key(settings: Settings) -> bytes:
+    """The pepper: from settings, else (SQLite) generated once into the data folder, mode 0600."""
+    if settings.secret_key:
+        return settings.secret_key.encode()
+    if settings.database.dialect == "postgresql":
+        if settings.dev_mode:
+            return _DEV_KEY.encode()
+        raise SettingsError("ADMITTANCE_SECRET_KEY must be set when the database is PostgreSQL")
+    path = Path(settings.data_dir) / SECRET_KEY_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="ascii").strip().encode()
+    with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+        handle.write(secrets.token_urlsafe(48) + "\n")
+    return path.read_text(encoding="ascii").strip().encode()
+
+
+async def build_services(settings: Settings, *, clock: Clock | None = None) -> Services:
+    clock = clock or SystemClock()
+    pepper = Pepper(secret_key(settings))
+    database = open_database(settings.database, pool_size=settings.db_pool_size)
+    await database.open()
+    storage = SqlStorage(database, clock)
+    hasher = PasswordHasher(pepper)
+    verifier = CredentialVerifier(hasher, clock, ttl_seconds=settings.auth_cache_ttl_seconds)
+    authenticator = Authenticator(
+        verifier,
+        clock,
+        AuthPolicy(
+            failure_delay_seconds=settings.auth_failure_delay_ms / 1000,
+            failures_per_source=settings.auth_failures_per_source,
+            failures_per_user=settings.auth_failures_per_user,
+        ),
+    )
+    return Services(
+        settings=settings,
+        clock=clock,
+        database=database,
+        storage=storage,
+        identity=IdentityService(storage, authenticator, verifier, hasher, clock, PasswordPolicy()),
+        registrations=RegistrationService(
+            storage, authenticator, pepper, clock, max_token_failures=settings.security_token_max_failures
+        ),
+        inventory=InventoryService(storage, clock),
+        verifier=verifier,
+    )
+
+
+async def first_start(services: Services) -> FirstStart | None:
+    settings = services.settings
+    return await services.identity.initialize(
+        settings.default_tenant, settings.admin_password or None, settings.bootstrap_password or None
+    )

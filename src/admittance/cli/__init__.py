@@ -1,0 +1,1 @@
+"""The `admittance` command line."""

@@ -1,0 +1,346 @@
+"""Use cases of device registration: operators create, list, accept and delete requests; devices poll."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from admittance.audit import AuditEvent, AuditTag
+from admittance.devices.model import (
+    IssuedCredentials,
+    PollAction,
+    RegistrationRequest,
+    RegistrationStatus,
+    decide_accept,
+    decide_poll,
+    device_username,
+    not_available_message,
+    validate_device_id,
+)
+from admittance.devices.store import DevicesStorage, DevicesTransaction
+from admittance.identity.authentication import Authenticator
+from admittance.identity.model import PresentedCredentials, SecurityTokenPolicy
+from admittance.kernel.clock import Clock
+from admittance.kernel.errors import Conflict, InvalidInput, InvalidState, NotFound, PermissionDenied
+from admittance.kernel.paging import Page, PageRequest
+from admittance.kernel.principal import Principal, Role
+from admittance.kernel.secrets import Pepper, random_password
+
+ENTITY = "registration_request"
+_TOKEN = "security-token"  # noqa: S105 - a hash purpose label, not a secret
+_ENROLLMENT = "enrollment-token"
+
+
+@dataclass(frozen=True, slots=True)
+class NewRegistration:
+    id: str
+    tenant_id: str | None = None
+    group_id: str | None = None
+    type: str | None = None
+    custom_properties: dict[str, Any] | None = None
+    enrollment_token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptAllResult:
+    id: str
+    successful: bool
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationLimit:
+    is_reached: bool
+    limit: int | None
+    device_count: int
+
+
+class RegistrationService:
+    def __init__(
+        self,
+        storage: DevicesStorage,
+        authenticator: Authenticator,
+        pepper: Pepper,
+        clock: Clock,
+        *,
+        max_token_failures: int = 3,
+    ) -> None:
+        self._storage = storage
+        self._authenticator = authenticator
+        self._pepper = pepper
+        self._clock = clock
+        self._max_token_failures = max_token_failures
+
+    # --- operator side -------------------------------------------------------------------------
+
+    async def create(self, principal: Principal, new: NewRegistration) -> RegistrationRequest:
+        principal.require(Role.DEVICE_CONTROL_ADMIN)
+        validate_device_id(new.id)
+        tenant_id = new.tenant_id or principal.tenant_id
+        if not principal.can_see_tenant(tenant_id):
+            raise PermissionDenied("Only the management tenant can register devices for another tenant")
+        now = self._clock.now()
+        request = RegistrationRequest(
+            id=new.id,
+            tenant_id=tenant_id,
+            status=RegistrationStatus.WAITING_FOR_CONNECTION,
+            owner=principal.username,
+            created_at=now,
+            updated_at=now,
+            group_id=new.group_id,
+            type=new.type,
+            custom_properties=new.custom_properties or {},
+            enrollment_token_digest=(
+                self._pepper.digest(_ENROLLMENT, new.enrollment_token) if new.enrollment_token else None
+            ),
+        )
+        async with self._storage.transaction() as tx:
+            if await tx.tenants.get(tenant_id) is None:
+                raise InvalidInput(f"There is no tenant {tenant_id}", entity="tenant", field="tenantId")
+            if not await tx.registrations.insert(request):
+                raise _duplicate(new.id)
+            await tx.audit.record(self._event(AuditTag.REGISTRATION_CREATED, request, principal.username))
+        return request
+
+    async def get(self, principal: Principal, request_id: str) -> RegistrationRequest:
+        principal.require(Role.DEVICE_CONTROL_READ, Role.DEVICE_CONTROL_ADMIN)
+        async with self._storage.read() as tx:
+            return await self._visible(tx, principal, request_id)
+
+    async def list_requests(
+        self, principal: Principal, page: PageRequest, status: RegistrationStatus | None = None
+    ) -> Page[RegistrationRequest]:
+        principal.require(Role.DEVICE_CONTROL_READ, Role.DEVICE_CONTROL_ADMIN)
+        scope = None if principal.in_management_tenant else principal.tenant_id
+        async with self._storage.read() as tx:
+            return await tx.registrations.page(scope, status, page)
+
+    async def accept(
+        self, principal: Principal, request_id: str, security_token: str | None = None
+    ) -> RegistrationRequest:
+        principal.require(Role.DEVICE_CONTROL_ADMIN)
+        mismatch = False
+        async with self._storage.transaction() as tx:
+            request = await self._visible(tx, principal, request_id, for_update=True)
+            tenant = await tx.tenants.get(request.tenant_id)
+            policy = tenant.security_token_policy if tenant else SecurityTokenPolicy.OPTIONAL
+            decision = decide_accept(
+                request,
+                token_matches=self._token_matches(request, security_token),
+                policy=policy,
+                max_token_failures=self._max_token_failures,
+            )
+            if decision.accept:
+                await self._check_limit(tx, request.tenant_id)
+                request = await self._move(
+                    tx, request, RegistrationStatus.ACCEPTED, principal.username, AuditTag.REGISTRATION_ACCEPTED
+                )
+            elif decision.token_mismatch:
+                mismatch = True
+                request = await self._count_token_failure(tx, request, decision.block, principal.username)
+        if mismatch:
+            raise InvalidInput(
+                f"The security token does not match the one the device {request_id} sent"
+                + (" ; the request is now BLOCKED." if request.status is RegistrationStatus.BLOCKED else "."),
+                entity=ENTITY,
+                field="securityToken",
+            )
+        return request
+
+    async def block(self, principal: Principal, request_id: str) -> RegistrationRequest:
+        principal.require(Role.DEVICE_CONTROL_ADMIN)
+        async with self._storage.transaction() as tx:
+            request = await self._visible(tx, principal, request_id, for_update=True)
+            if request.status is RegistrationStatus.BLOCKED:
+                return request
+            return await self._move(
+                tx, request, RegistrationStatus.BLOCKED, principal.username, AuditTag.REGISTRATION_BLOCKED
+            )
+
+    async def accept_all(self, principal: Principal) -> list[AcceptAllResult]:
+        """Accept every pending request that carries no security token (those need the token)."""
+        principal.require(Role.DEVICE_CONTROL_ADMIN)
+        scope = None if principal.in_management_tenant else principal.tenant_id
+        async with self._storage.read() as tx:
+            pending = await tx.registrations.list_by_status(scope, RegistrationStatus.PENDING_ACCEPTANCE)
+        results = []
+        for request in pending:
+            if request.security_token_digest is not None:
+                continue
+            try:
+                await self.accept(principal, request.id)
+                results.append(AcceptAllResult(request.id, True))
+            except (InvalidState, InvalidInput, NotFound) as exc:
+                results.append(AcceptAllResult(request.id, False, exc.message))
+        return results
+
+    async def delete(self, principal: Principal, request_id: str) -> None:
+        principal.require(Role.DEVICE_CONTROL_ADMIN, Role.USER_MANAGEMENT_ADMIN)
+        async with self._storage.transaction() as tx:
+            request = await self._visible(tx, principal, request_id, for_update=True)
+            await tx.registrations.delete(request_id)
+            await tx.audit.record(self._event(AuditTag.REGISTRATION_DELETED, request, principal.username))
+
+    async def limit(self, principal: Principal) -> RegistrationLimit:
+        principal.require(Role.DEVICE_CONTROL_READ, Role.DEVICE_CONTROL_ADMIN)
+        async with self._storage.read() as tx:
+            tenant = await tx.tenants.get(principal.tenant_id)
+            count = await tx.users.count_devices(principal.tenant_id)
+        limit = tenant.device_limit if tenant else None
+        return RegistrationLimit(limit is not None and count >= limit, limit, count)
+
+    # --- device side ---------------------------------------------------------------------------
+
+    async def request_credentials(
+        self, presented: PresentedCredentials, device_id: str, security_token: str | None = None
+    ) -> IssuedCredentials:
+        """A device polls. NotFound ("not yet") until accepted; then credentials, exactly once."""
+        view = await self._storage.poll_view(presented.tenant_id, presented.username, device_id)
+        principal = await self._authenticator.verify(presented, view.user)
+        principal.require(Role.DEVICE_BOOTSTRAP)
+        request = view.request
+        if request is None or not principal.can_see_tenant(request.tenant_id):
+            raise NotFound(not_available_message(None, device_id), entity=ENTITY)
+        decision = decide_poll(
+            request,
+            token_sent=bool(security_token),
+            token_matches=self._token_matches(request, security_token),
+            policy=view.policy or SecurityTokenPolicy.OPTIONAL,
+            max_token_failures=self._max_token_failures,
+        )
+        if decision.action is PollAction.ISSUE:
+            return await self._issue(principal, device_id)
+        if decision.action is not PollAction.WAIT:
+            await self._apply_poll(principal, request, decision.action, security_token)
+        raise NotFound(not_available_message(request, device_id), entity=ENTITY)
+
+    async def _apply_poll(
+        self, principal: Principal, seen: RegistrationRequest, action: PollAction, token: str | None
+    ) -> None:
+        async with self._storage.transaction() as tx:
+            request = await tx.registrations.get(seen.id, for_update=True)
+            if request is None or request.status is not seen.status:
+                return  # another poll or the operator got there first; the next poll sees it
+            if action is PollAction.TOKEN_MISMATCH:
+                block = request.token_failures + 1 >= self._max_token_failures
+                await self._count_token_failure(tx, request, block, principal.username)
+                return
+            status = {
+                PollAction.MARK_PENDING: RegistrationStatus.PENDING_ACCEPTANCE,
+                PollAction.BLOCK: RegistrationStatus.BLOCKED,
+            }.get(action, request.status)
+            digest = request.security_token_digest
+            if digest is None and token and action in (PollAction.MARK_PENDING, PollAction.RECORD_TOKEN):
+                digest = self._pepper.digest(_TOKEN, token)
+            await tx.registrations.update_state(
+                request.id,
+                expected=request.status,
+                status=status,
+                security_token_digest=digest,
+                token_failures=request.token_failures,
+                updated_at=self._clock.now(),
+            )
+            tag = {
+                PollAction.MARK_PENDING: AuditTag.REGISTRATION_POLLED,
+                PollAction.BLOCK: AuditTag.REGISTRATION_BLOCKED,
+            }.get(action)
+            if tag is not None:
+                await tx.audit.record(self._event(tag, request, principal.username))
+
+    async def _issue(self, principal: Principal, device_id: str) -> IssuedCredentials:
+        password = random_password(32)
+        password_hash = self._pepper.password_hash(password)
+        async with self._storage.transaction() as tx:
+            request = await tx.registrations.take_accepted(device_id)
+            if request is None:  # a concurrent poll took it: it alone gets the credentials
+                raise NotFound(not_available_message(None, device_id), entity=ENTITY)
+            username = device_username(device_id)
+            await tx.users.upsert_device_user(request.tenant_id, username, password_hash, Role.DEVICE.value)
+            await tx.audit.record(
+                self._event(AuditTag.CREDENTIALS_ISSUED, request, principal.username, username=username)
+            )
+        return IssuedCredentials(device_id, request.tenant_id, username, password)
+
+    # --- shared steps --------------------------------------------------------------------------
+
+    async def _visible(
+        self, tx: DevicesTransaction, principal: Principal, request_id: str, *, for_update: bool = False
+    ) -> RegistrationRequest:
+        request = await tx.registrations.get(request_id, for_update=for_update)
+        if request is None or not principal.can_see_tenant(request.tenant_id):
+            raise NotFound(f"There is no registration request for device id {request_id}.", entity=ENTITY)
+        return request
+
+    async def _move(
+        self,
+        tx: DevicesTransaction,
+        request: RegistrationRequest,
+        status: RegistrationStatus,
+        actor: str,
+        tag: AuditTag,
+    ) -> RegistrationRequest:
+        now = self._clock.now()
+        changed = await tx.registrations.update_state(
+            request.id,
+            expected=request.status,
+            status=status,
+            security_token_digest=request.security_token_digest,
+            token_failures=request.token_failures,
+            updated_at=now,
+        )
+        if not changed:
+            raise InvalidState(f"The request for device {request.id} changed meanwhile; retry.", entity=ENTITY)
+        await tx.audit.record(self._event(tag, request, actor))
+        return _replace(request, status=status, updated_at=now)
+
+    async def _count_token_failure(
+        self, tx: DevicesTransaction, request: RegistrationRequest, block: bool, actor: str
+    ) -> RegistrationRequest:
+        now = self._clock.now()
+        status = RegistrationStatus.BLOCKED if block else request.status
+        await tx.registrations.update_state(
+            request.id,
+            expected=request.status,
+            status=status,
+            security_token_digest=request.security_token_digest,
+            token_failures=request.token_failures + 1,
+            updated_at=now,
+        )
+        await tx.audit.record(self._event(AuditTag.REGISTRATION_TOKEN_MISMATCH, request, actor))
+        if block:
+            await tx.audit.record(self._event(AuditTag.REGISTRATION_BLOCKED, request, actor))
+        return _replace(request, status=status, token_failures=request.token_failures + 1, updated_at=now)
+
+    async def _check_limit(self, tx: DevicesTransaction, tenant_id: str) -> None:
+        tenant = await tx.tenants.get(tenant_id)
+        if tenant is None or tenant.device_limit is None:
+            return
+        if await tx.users.count_devices(tenant_id) >= tenant.device_limit:
+            raise InvalidState(
+                f"You reached the limit of {tenant.device_limit} devices in tenant {tenant_id}.", entity=ENTITY
+            )
+
+    def _token_matches(self, request: RegistrationRequest, token: str | None) -> bool | None:
+        if request.security_token_digest is None:
+            return None
+        if not token:
+            return False
+        return self._pepper.matches(_TOKEN, token, request.security_token_digest)
+
+    def _event(self, tag: AuditTag, request: RegistrationRequest, actor: str, **detail: object) -> AuditEvent:
+        return AuditEvent(
+            tag=tag,
+            tenant_id=request.tenant_id,
+            actor=actor,
+            subject=request.id,
+            at=self._clock.now(),
+            detail=dict(detail),
+        )
+
+
+def _duplicate(device_id: str) -> Conflict:
+    return Conflict(f"A registration request for device id {device_id} exists already.", entity=ENTITY)
+
+
+def _replace(request: RegistrationRequest, **changes: Any) -> RegistrationRequest:
+    return replace(request, **changes)

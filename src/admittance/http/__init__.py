@@ -1,0 +1,1 @@
+"""The HTTP edge: app factory, authentication of requests, error rendering, vendor surfaces."""

@@ -1,0 +1,72 @@
+"""The ASGI app factory: Starlette at the top, vendor surfaces as plain routes (no per-request
+middleware on the device polling path), one error rendering per surface."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from admittance import __version__
+from admittance.bootstrap import Services, build_services
+from admittance.http import errors
+from admittance.http.basic_auth import BasicAuthenticator
+from admittance.http.compat import cumulocity
+from admittance.http.state import AppState
+from admittance.kernel.errors import AdmittanceError
+from admittance.settings import Settings
+
+log = logging.getLogger("admittance.http")
+
+
+def create_app(settings: Settings, services: Services | None = None) -> Starlette:
+    """The app. Without `services` its lifespan builds them from `settings` and closes them at exit."""
+    state = AppState(services)
+    auth = BasicAuthenticator(state)
+    rendering = errors.ErrorRendering(
+        [(prefix, cumulocity.render) for prefix in cumulocity.PATH_PREFIXES], errors.problem_json
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        if services is not None:
+            yield
+            return
+        built = await build_services(settings)
+        state.set(built)
+        try:
+            yield
+        finally:
+            state.set(None)
+            await built.close()
+
+    async def health(_request: Request) -> Response:
+        await state.services.database.fetch_one("SELECT 1 AS ok")
+        return JSONResponse({"status": "UP", "version": __version__})
+
+    async def index(_request: Request) -> Response:
+        return JSONResponse(
+            {"name": "Admittance", "version": __version__, "apis": {"cumulocity": "/devicecontrol/newDeviceRequests"}}
+        )
+
+    app = Starlette(
+        routes=[
+            Route("/", index, methods=["GET"]),
+            Route("/health", health, methods=["GET"]),
+            *cumulocity.routes(state, auth),
+        ],
+        exception_handlers={
+            AdmittanceError: rendering.domain_error,
+            HTTPException: rendering.http_error,
+            Exception: rendering.unexpected,
+        },
+        lifespan=lifespan,
+    )
+    app.state.admittance = state
+    return app

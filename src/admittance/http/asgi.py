@@ -1,0 +1,14 @@
+"""Entry point for uvicorn worker processes: settings from the ADMITTANCE_* environment."""
+
+from __future__ import annotations
+
+import os
+
+from starlette.applications import Starlette
+
+from admittance.http.app import create_app
+from admittance.settings import load_settings
+
+
+def app_factory() -> Starlette:
+    return create_app(load_settings(os.environ))

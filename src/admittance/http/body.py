@@ -1,0 +1,50 @@
+"""Request bodies: size limit, media type and JSON parsing, with clear errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+
+from admittance.kernel.errors import MalformedInput, PayloadTooLarge, UnsupportedMediaType
+
+
+def is_json_media_type(content_type: str | None) -> bool:
+    """application/json, any application/*+json vendor type, in any case, with any parameters."""
+    if not content_type:
+        return True  # clients that send no Content-Type with a JSON body are common; accept them
+    base = content_type.split(";", 1)[0].strip().lower()
+    return base in ("application/json", "text/json", "") or (base.startswith("application/") and base.endswith("+json"))
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise MalformedInput("Content-Length must be a number")
+        if int(declared) > max_bytes:
+            raise PayloadTooLarge(f"The request body is larger than the limit of {max_bytes} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise PayloadTooLarge(f"The request body is larger than the limit of {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
+    content_type = request.headers.get("content-type")
+    if not is_json_media_type(content_type):
+        raise UnsupportedMediaType(f"Unsupported media type {content_type}: send JSON (application/json)")
+    raw = await read_body(request, max_bytes)
+    if not raw.strip():
+        raise MalformedInput("The request body is empty; a JSON object was expected")
+    try:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedInput(f"The request body is not valid JSON: {exc}") from exc
+    if not isinstance(document, dict):
+        raise MalformedInput("The request body must be a JSON object")
+    return document

@@ -1,0 +1,19 @@
+"""The Cumulocity-compatible surface: device bootstrap, registration requests, and the registry seed."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+from admittance.http.basic_auth import BasicAuthenticator
+from admittance.http.compat.cumulocity import device_routes, registration_routes
+from admittance.http.compat.cumulocity.errors import render
+from admittance.http.state import AppState
+
+PATH_PREFIXES = ("/devicecontrol/", "/inventory/", "/identity/", "/user/", "/tenant/")
+
+
+def routes(state: AppState, auth: BasicAuthenticator) -> list[BaseRoute]:
+    return [*registration_routes.routes(state, auth), *device_routes.routes(state, auth)]
+
+
+__all__ = ["PATH_PREFIXES", "render", "routes"]

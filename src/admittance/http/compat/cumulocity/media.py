@@ -1,0 +1,43 @@
+"""Cumulocity media types and the rules for when a response carries a body."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+_VENDOR = "application/vnd.com.nsn.cumulocity.{}+json;charset=UTF-8;ver=0.9"
+
+NEW_DEVICE_REQUEST = _VENDOR.format("newdevicerequest")
+NEW_DEVICE_REQUEST_COLLECTION = _VENDOR.format("newdevicerequestcollection")
+DEVICE_CREDENTIALS = _VENDOR.format("devicecredentials")
+MANAGED_OBJECT = _VENDOR.format("managedobject")
+EXTERNAL_ID = _VENDOR.format("externalid")
+CURRENT_USER = _VENDOR.format("currentuser")
+ERROR = _VENDOR.format("error")
+JSON = "application/json"
+
+
+def wants_body(request: Request) -> bool:
+    """POST and PUT answer with a body only when the client sent an Accept header (any value)."""
+    return bool(request.headers.get("accept", "").strip())
+
+
+def json_response(document: Any, status: int, media_type: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(document), status, headers=headers, media_type=media_type)
+
+
+def created_or_updated(
+    request: Request, document: Any, status: int, media_type: str, headers: dict[str, str] | None = None
+) -> Response:
+    if wants_body(request):
+        return json_response(document, status, media_type, headers)
+    return Response(b"", status, headers=headers)
+
+
+def base_url(request: Request, public_url: str) -> str:
+    if public_url:
+        return public_url.rstrip("/")
+    return f"{request.url.scheme}://{request.headers.get('host') or request.url.netloc}"

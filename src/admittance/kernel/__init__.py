@@ -1,0 +1,1 @@
+"""The kernel: errors, clock, secrets, password hashing and the authenticated principal."""

@@ -1,0 +1,130 @@
+"""Password hashing and verification, with a verified-credential cache for the device path.
+
+Human passwords are hashed with argon2id (about 100 ms of CPU each here). Devices poll many times a
+second, so a successful slow verification is remembered for a short TTL, keyed by an HMAC (with a
+per-process random key) of the user id, the presented password and the stored hash: a changed
+password changes the stored hash and so misses the cache at once. Failures are never cached.
+Concurrent misses for the same key share one verification (single-flight), and slow hashes run on
+a small bounded thread pool, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import os
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+
+from argon2 import PasswordHasher as Argon2Hasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from admittance.kernel.clock import Clock
+from admittance.kernel.secrets import HMAC_SCHEME, Pepper
+
+
+class PasswordHasher:
+    """Creates and checks stored password hashes of both schemes."""
+
+    def __init__(self, pepper: Pepper, argon2: Argon2Hasher | None = None) -> None:
+        self._pepper = pepper
+        self._argon2 = argon2 or Argon2Hasher()
+        # A real argon2id hash with the same parameters: unknown users are checked against it so
+        # that a failure for an unknown name costs what a failure for a known name costs.
+        self.dummy_hash = self._argon2.hash(os.urandom(16).hex())
+
+    def hash_human(self, password: str) -> str:
+        """argon2id, for anything a person chose. Slow by design: call it off the event loop."""
+        return self._argon2.hash(password)
+
+    def hash_generated(self, password: str) -> str:
+        """Keyed HMAC, only for server-generated secrets of >= 128 bits."""
+        return self._pepper.password_hash(password)
+
+    @staticmethod
+    def is_slow(stored: str) -> bool:
+        return not stored.startswith(HMAC_SCHEME + "$")
+
+    def verify(self, password: str, stored: str) -> bool:
+        if not self.is_slow(stored):
+            return self._pepper.verify_password_hash(password, stored)
+        try:
+            return self._argon2.verify(stored, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+
+class CredentialVerifier:
+    """Verifies passwords, with the cache and single-flight described in the module docstring."""
+
+    def __init__(
+        self,
+        hasher: PasswordHasher,
+        clock: Clock,
+        *,
+        ttl_seconds: float = 300.0,
+        max_entries: int = 100_000,
+        hash_threads: int | None = None,
+    ) -> None:
+        self._hasher = hasher
+        self._clock = clock
+        self._ttl = ttl_seconds
+        self._max_entries = max_entries
+        self._key = os.urandom(32)
+        self._verified: OrderedDict[bytes, float] = OrderedDict()
+        self._in_flight: dict[bytes, asyncio.Future[bool]] = {}
+        self._pool = ThreadPoolExecutor(
+            max_workers=hash_threads or max(1, os.cpu_count() or 1), thread_name_prefix="hash"
+        )
+        self.slow_verifications = 0  # observable for tests and metrics
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    async def run_blocking_hash(self, password: str) -> str:
+        """argon2id hash of a human password on the bounded pool."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self._hasher.hash_human, password)
+
+    async def verify(self, user_key: str, password: str, stored: str) -> bool:
+        if not self._hasher.is_slow(stored):
+            return self._hasher.verify(password, stored)
+        key = self._cache_key(user_key, password, stored)
+        expires = self._verified.get(key)
+        if expires is not None and expires > self._clock.monotonic():
+            return True
+        pending = self._in_flight.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+        self._in_flight[key] = future
+        try:
+            self.slow_verifications += 1
+            ok = await loop.run_in_executor(self._pool, self._hasher.verify, password, stored)
+            if ok:
+                self._remember(key)
+            future.set_result(ok)
+            return ok
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters re-raise it, nobody else must
+            raise
+        finally:
+            del self._in_flight[key]
+
+    async def verify_dummy(self, password: str) -> None:
+        """Spend what a real slow verification spends, for unknown users."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._pool, self._hasher.verify, password, self._hasher.dummy_hash)
+
+    def _cache_key(self, user_key: str, password: str, stored: str) -> bytes:
+        material = "\0".join((user_key, password, stored)).encode()
+        return hmac.new(self._key, material, hashlib.sha256).digest()
+
+    def _remember(self, key: bytes) -> None:
+        self._verified[key] = self._clock.monotonic() + self._ttl
+        self._verified.move_to_end(key)
+        while len(self._verified) > self._max_entries:
+            self._verified.popitem(last=False)

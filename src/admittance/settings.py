@@ -1,0 +1,151 @@
+"""Settings: defaults < TOML file < ADMITTANCE_* environment < command-line flags, frozen once loaded.
+
+Loading has no side effects; the composition root (bootstrap.py) acts on the settings.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from admittance.storage.location import DatabaseLocation
+
+ENV_PREFIX = "ADMITTANCE_"
+# Secret values that are never acceptable outside development mode.
+KNOWN_WEAK_SECRETS = frozenset({"", "secret", "changeme", "change-me", "admittance", "password", "dev", "test"})
+MIN_SECRET_KEY_CHARS = 32
+
+
+class SettingsError(ValueError):
+    """The settings are inconsistent or unsafe; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("admittance-data")
+    database_url: str = ""  # empty: SQLite in the data folder
+    host: str = "127.0.0.1"
+    port: int = 8111
+    workers: int = 1
+    public_url: str = ""  # base URL for `self` links; empty: taken from each request's Host
+    default_tenant: str = "t1"
+    secret_key: str = ""  # pepper for keyed hashes; empty: generated into the data folder (SQLite only)
+    admin_password: str = ""  # first start only; empty: generated and printed once
+    bootstrap_password: str = ""  # first start only; empty: generated and printed once
+    dev_mode: bool = False
+    log_level: str = "info"
+    max_body_bytes: int = 1_048_576
+    auth_cache_ttl_seconds: float = 300.0
+    auth_failure_delay_ms: int = 300
+    auth_failures_per_source: int = 30
+    auth_failures_per_user: int = 10
+    security_token_max_failures: int = 3
+    db_pool_size: int = 10
+
+    @property
+    def database(self) -> DatabaseLocation:
+        return DatabaseLocation.parse(self.database_url, self.data_dir)
+
+    def redacted(self) -> dict[str, Any]:
+        """Every effective setting, secrets replaced, for `admittance config check`."""
+        shown: dict[str, Any] = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name in _SECRET_FIELDS:
+                value = "***" if value else "(not set)"
+            elif item.name == "database_url":
+                value = self.database.redacted()
+            shown[item.name] = str(value) if isinstance(value, Path) else value
+        return shown
+
+
+_SECRET_FIELDS = frozenset({"secret_key", "admin_password", "bootstrap_password"})
+_FIELD_TYPES = {item.name: item.type for item in fields(Settings)}
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    kind = _FIELD_TYPES[name]
+    try:
+        if kind == "Path":
+            return Path(str(raw))
+        if kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(raw)
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        return str(raw)
+    except ValueError as exc:
+        raise SettingsError(f"setting {name}: cannot read {raw!r} as {kind}") from exc
+
+
+def load_settings(
+    environ: Mapping[str, str],
+    *,
+    config_file: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    values: dict[str, Any] = {}
+    file_path = config_file or (Path(environ[ENV_PREFIX + "CONFIG"]) if environ.get(ENV_PREFIX + "CONFIG") else None)
+    if file_path is not None:
+        try:
+            document = tomllib.loads(file_path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(f"cannot read the settings file {file_path}: {exc}") from exc
+        section = document.get("admittance", document)
+        for key, raw in section.items():
+            if key not in _FIELD_TYPES:
+                raise SettingsError(f"unknown setting {key!r} in {file_path}")
+            values[key] = _coerce(key, raw)
+    for name in _FIELD_TYPES:
+        env_name = ENV_PREFIX + name.upper()
+        if env_name in environ:
+            values[name] = _coerce(name, environ[env_name])
+    for name, raw in (overrides or {}).items():
+        if raw is not None:
+            values[name] = _coerce(name, raw)
+    settings = replace(Settings(), **values)
+    validate(settings)
+    return settings
+
+
+def validate(settings: Settings) -> None:
+    """Refuse what is inconsistent anywhere, and what is unsafe outside development mode."""
+    try:
+        location = settings.database
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from exc
+    if not 0 < settings.port < 65536:
+        raise SettingsError("port must be between 1 and 65535")
+    if settings.workers < 1:
+        raise SettingsError("workers must be at least 1")
+    if settings.max_body_bytes < 1024:
+        raise SettingsError("max_body_bytes must be at least 1024")
+    if settings.dev_mode:
+        return
+    key = settings.secret_key
+    if key and (key.lower() in KNOWN_WEAK_SECRETS or len(key) < MIN_SECRET_KEY_CHARS):
+        raise SettingsError(
+            f"ADMITTANCE_SECRET_KEY is weak: use at least {MIN_SECRET_KEY_CHARS} random characters "
+            "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))'), "
+            "or set ADMITTANCE_DEV_MODE=true for a throwaway development server"
+        )
+    if not key and location.dialect == "postgresql":
+        raise SettingsError(
+            "ADMITTANCE_SECRET_KEY must be set when the database is PostgreSQL: every server process "
+            "sharing the database needs the same key"
+        )
+    for name in ("admin_password", "bootstrap_password"):
+        value = getattr(settings, name)
+        if value and (value.lower() in KNOWN_WEAK_SECRETS or len(value) < 8):
+            raise SettingsError(f"ADMITTANCE_{name.upper()} is weak: use at least 8 characters")

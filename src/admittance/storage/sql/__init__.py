@@ -1,0 +1,1 @@
+"""SQL implementations of the store protocols, shared by SQLite and PostgreSQL."""

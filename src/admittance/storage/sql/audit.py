@@ -1,0 +1,46 @@
+"""The audit log in SQL."""
+
+from __future__ import annotations
+
+import orjson
+
+from admittance.audit import AuditEvent, AuditTag
+from admittance.kernel.clock import from_millis, to_millis
+from admittance.storage.database import Executor
+from admittance.storage.sql import rows
+
+
+class SqlAuditStore:
+    def __init__(self, executor: Executor) -> None:
+        self._db = executor
+
+    async def record(self, event: AuditEvent) -> None:
+        await self._db.execute(
+            "INSERT INTO audit_events (tenant_id, at, actor, tag, subject, detail) "
+            "VALUES (:tenant, :at, :actor, :tag, :subject, :detail)",
+            {
+                "tenant": event.tenant_id,
+                "at": to_millis(event.at),
+                "actor": event.actor,
+                "tag": event.tag.value,
+                "subject": event.subject,
+                "detail": rows.dumps(event.detail),
+            },
+        )
+
+    async def list_for_subject(self, tenant_id: str, subject: str, limit: int = 100) -> list[AuditEvent]:
+        found = await self._db.fetch_all(
+            "SELECT * FROM audit_events WHERE tenant_id = :tenant AND subject = :subject ORDER BY at, id LIMIT :limit",
+            {"tenant": tenant_id, "subject": subject, "limit": limit},
+        )
+        return [
+            AuditEvent(
+                AuditTag(row["tag"]),
+                row["tenant_id"],
+                row["actor"],
+                row["subject"],
+                from_millis(row["at"]),
+                orjson.loads(row["detail"]),
+            )
+            for row in found
+        ]

@@ -1,0 +1,119 @@
+"""Registration requests in SQL."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from admittance.devices.model import RegistrationRequest, RegistrationStatus
+from admittance.kernel.clock import to_millis
+from admittance.kernel.paging import Page, PageRequest
+from admittance.storage.database import Executor
+from admittance.storage.sql import rows
+
+COLUMNS = (
+    "id, tenant_id, status, owner, group_id, type, custom_properties, security_token_digest, "
+    "enrollment_token_digest, token_failures, created_at, updated_at"
+)
+
+
+class SqlRegistrationStore:
+    def __init__(self, executor: Executor) -> None:
+        self._db = executor
+
+    async def insert(self, request: RegistrationRequest) -> bool:
+        row = await self._db.fetch_one(
+            f"INSERT INTO registration_requests ({COLUMNS}) VALUES (:id, :tenant_id, :status, :owner, :group_id, "
+            ":type, :custom_properties, :security_token_digest, :enrollment_token_digest, :token_failures, "
+            ":created_at, :updated_at) ON CONFLICT (id) DO NOTHING RETURNING id",
+            {
+                "id": request.id,
+                "tenant_id": request.tenant_id,
+                "status": request.status.value,
+                "owner": request.owner,
+                "group_id": request.group_id,
+                "type": request.type,
+                "custom_properties": rows.dumps(request.custom_properties),
+                "security_token_digest": request.security_token_digest,
+                "enrollment_token_digest": request.enrollment_token_digest,
+                "token_failures": request.token_failures,
+                "created_at": to_millis(request.created_at),
+                "updated_at": to_millis(request.updated_at),
+            },
+        )
+        return row is not None
+
+    async def get(self, request_id: str, *, for_update: bool = False) -> RegistrationRequest | None:
+        lock = self._db.dialect.for_update if for_update else ""
+        row = await self._db.fetch_one(
+            f"SELECT {COLUMNS} FROM registration_requests WHERE id = :id{lock}", {"id": request_id}
+        )
+        return rows.registration(row) if row else None
+
+    async def page(
+        self, tenant_id: str | None, status: RegistrationStatus | None, page: PageRequest
+    ) -> Page[RegistrationRequest]:
+        where, params = _filter(tenant_id, status)
+        found = await self._db.fetch_all(
+            f"SELECT {COLUMNS} FROM registration_requests{where} ORDER BY created_at, id LIMIT :limit OFFSET :offset",
+            {**params, "limit": page.size + 1, "offset": page.offset},
+        )
+        total = None
+        if page.with_total:
+            row = await self._db.fetch_one(f"SELECT count(*) AS n FROM registration_requests{where}", params)
+            total = int(row["n"]) if row else 0
+        items = [rows.registration(row) for row in found[: page.size]]
+        return Page(items, page, total, has_more=len(found) > page.size)
+
+    async def list_by_status(self, tenant_id: str | None, status: RegistrationStatus) -> list[RegistrationRequest]:
+        where, params = _filter(tenant_id, status)
+        found = await self._db.fetch_all(
+            f"SELECT {COLUMNS} FROM registration_requests{where} ORDER BY created_at, id", params
+        )
+        return [rows.registration(row) for row in found]
+
+    async def update_state(
+        self,
+        request_id: str,
+        *,
+        expected: RegistrationStatus,
+        status: RegistrationStatus,
+        security_token_digest: str | None,
+        token_failures: int,
+        updated_at: datetime,
+    ) -> bool:
+        changed = await self._db.execute(
+            "UPDATE registration_requests SET status = :status, security_token_digest = :digest, "
+            "token_failures = :failures, updated_at = :now WHERE id = :id AND status = :expected",
+            {
+                "status": status.value,
+                "digest": security_token_digest,
+                "failures": token_failures,
+                "now": to_millis(updated_at),
+                "id": request_id,
+                "expected": expected.value,
+            },
+        )
+        return changed > 0
+
+    async def delete(self, request_id: str) -> bool:
+        return await self._db.execute("DELETE FROM registration_requests WHERE id = :id", {"id": request_id}) > 0
+
+    async def take_accepted(self, request_id: str) -> RegistrationRequest | None:
+        # One statement decides who wins: a concurrent poll finds the row gone (PostgreSQL waits for
+        # the row lock, then re-checks; SQLite serializes write transactions).
+        row = await self._db.fetch_one(
+            f"DELETE FROM registration_requests WHERE id = :id AND status = :accepted RETURNING {COLUMNS}",
+            {"id": request_id, "accepted": RegistrationStatus.ACCEPTED.value},
+        )
+        return rows.registration(row) if row else None
+
+
+def _filter(tenant_id: str | None, status: RegistrationStatus | None) -> tuple[str, dict[str, str]]:
+    clauses, params = [], {}
+    if tenant_id is not None:
+        clauses.append("tenant_id = :tenant")
+        params["tenant"] = tenant_id
+    if status is not None:
+        clauses.append("status = :status")
+        params["status"] = status.value
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params

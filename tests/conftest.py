@@ -1,0 +1,101 @@
+"""Fixtures shared by every layer: both databases (SQLite file, real PostgreSQL), settings, services,
+an ASGI client. Store and HTTP tests take `location` and so run once per database."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from admittance.bootstrap import Services, build_services, first_start
+from admittance.http.app import create_app
+from admittance.settings import Settings
+from admittance.storage import migrate
+from admittance.storage.location import DatabaseLocation
+from tests.support.postgres import PostgresServer
+
+ADMIN_PASSWORD = "admin-Secret-123"
+BOOTSTRAP_PASSWORD = "bootstrap-Secret-456"
+SECRET_KEY = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+_TEMPLATE = "admittance_template"
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    server = PostgresServer()
+    server.start()
+    try:
+        migrate.upgrade(DatabaseLocation.parse(_create_database(server, _TEMPLATE), Path("/nonexistent")))
+        yield server
+    finally:
+        server.stop()
+
+
+def _create_database(server: PostgresServer, name: str, template: str | None = None) -> str:
+    with psycopg.connect(server.admin_url, autocommit=True) as connection:
+        suffix = f" TEMPLATE {template}" if template else ""
+        connection.execute(f"CREATE DATABASE {name}{suffix}")
+    return server.url(name)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.sqlite3"
+    migrate.upgrade(DatabaseLocation("sqlite", sqlite_path=path))
+    return path
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> DatabaseLocation:
+    """A fresh, migrated, empty database of each kind."""
+    if request.param == "sqlite":
+        path = tmp_path / "admittance.sqlite3"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        return DatabaseLocation("sqlite", sqlite_path=path)
+    server: PostgresServer = request.getfixturevalue("postgres")
+    name = f"t_{os.getpid()}_{next(_counter)}"
+    return DatabaseLocation("postgresql", postgres_url=_create_database(server, name, _TEMPLATE))
+
+
+@pytest.fixture
+def settings(location: DatabaseLocation, tmp_path: Path) -> Settings:
+    url = location.postgres_url or f"sqlite:///{location.sqlite_path}"
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=url,
+        secret_key=SECRET_KEY,
+        admin_password=ADMIN_PASSWORD,
+        bootstrap_password=BOOTSTRAP_PASSWORD,
+        auth_failure_delay_ms=20,
+        public_url="",
+    )
+
+
+@pytest.fixture
+async def services(settings: Settings) -> AsyncIterator[Services]:
+    built = await build_services(settings)
+    try:
+        await first_start(built)
+        yield built
+    finally:
+        await built.close()
+
+
+@pytest.fixture
+async def client(settings: Settings, services: Services) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, services)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+def with_settings(settings: Settings, **changes: object) -> Settings:
+    return replace(settings, **changes)  # type: ignore[arg-type]
