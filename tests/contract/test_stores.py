@@ -62,7 +62,8 @@ async def test_take_accepted_returns_the_request_once(services: Services) -> Non
         await tx.registrations.insert(request("dev-2", RegistrationStatus.PENDING_ACCEPTANCE))
         assert await tx.registrations.take_accepted("dev-2") is None
         taken = await tx.registrations.take_accepted("dev-1")
-        assert taken is not None and taken.id == "dev-1"
+        assert taken is not None
+        assert taken.id == "dev-1"
         assert await tx.registrations.take_accepted("dev-1") is None
         assert await tx.registrations.get("dev-1") is None
 
@@ -98,7 +99,8 @@ async def test_users_unique_per_tenant_with_roles(services: Services) -> None:
         else:
             raise AssertionError("a second alice in t1 must conflict")
     record = await services.storage.auth_record("t1", "alice")
-    assert record is not None and record.roles == frozenset({"ROLE_DEVICE_CONTROL_READ"})
+    assert record is not None
+    assert record.roles == frozenset({"ROLE_DEVICE_CONTROL_READ"})
     assert await services.storage.auth_record("t1", "nobody") is None
 
 
@@ -108,7 +110,9 @@ async def test_device_user_upsert_creates_then_resets_password(services: Service
         assert not await tx.users.upsert_device_user("t1", "device_x", "h2", "ROLE_DEVICE")
         assert await tx.users.count_devices("t1") == 1
     record = await services.storage.auth_record("t1", "device_x")
-    assert record is not None and record.password_hash == "h2" and record.roles == frozenset({"ROLE_DEVICE"})
+    assert record is not None
+    assert record.password_hash == "h2"
+    assert record.roles == frozenset({"ROLE_DEVICE"})
 
 
 async def test_device_user_upsert_never_takes_over_a_person(services: Services) -> None:
@@ -122,7 +126,8 @@ async def test_device_user_upsert_never_takes_over_a_person(services: Services) 
     else:
         raise AssertionError("upsert must refuse a human user's name")
     record = await services.storage.auth_record("t1", "device_y")
-    assert record is not None and record.password_hash == "person-hash"
+    assert record is not None
+    assert record.password_hash == "person-hash"
 
 
 async def test_tenants(services: Services) -> None:
@@ -132,7 +137,8 @@ async def test_tenants(services: Services) -> None:
     async with services.storage.read() as tx:
         acme = await tx.tenants.get("acme")
         ids = [t.id for t in await tx.tenants.all()]
-    assert acme is not None and (acme.security_token_policy, acme.device_limit) == (SecurityTokenPolicy.IGNORED, 5)
+    assert acme is not None
+    assert (acme.security_token_policy, acme.device_limit) == (SecurityTokenPolicy.IGNORED, 5)
     assert ids == ["acme", "management", "t1"]
     assert await services.storage.tenant_exists("acme")
 
@@ -141,11 +147,14 @@ async def test_poll_view_reads_user_request_and_policy_in_one_go(services: Servi
     async with services.storage.transaction() as tx:
         await tx.registrations.insert(replace(request("dev-9"), security_token_digest="b" * 64))
     view = await services.storage.poll_view("management", "devicebootstrap", "dev-9")
-    assert view.user is not None and "ROLE_DEVICE_BOOTSTRAP" in view.user.roles
-    assert view.request is not None and view.request.security_token_digest == "b" * 64
+    assert view.user is not None
+    assert "ROLE_DEVICE_BOOTSTRAP" in view.user.roles
+    assert view.request is not None
+    assert view.request.security_token_digest == "b" * 64
     assert view.policy is SecurityTokenPolicy.OPTIONAL
     missing = await services.storage.poll_view("management", "devicebootstrap", "nope")
-    assert missing.user is not None and missing.request is None
+    assert missing.user is not None
+    assert missing.request is None
     nobody = await services.storage.poll_view("management", "nobody", "dev-9")
     assert (nobody.user, nobody.request) == (None, None)
 
@@ -156,10 +165,13 @@ async def test_inventory_and_external_ids(services: Services) -> None:
         assert await tx.inventory.add_external_id(ExternalId("t1", "c8y_Serial", "A-1", mo.id))
         assert not await tx.inventory.add_external_id(ExternalId("t1", "c8y_Serial", "A-1", mo.id))
     found = await services.storage.find_external_id("t1", "c8y_Serial", "A-1")
-    assert found is not None and found.managed_object_id == mo.id
+    assert found is not None
+    assert found.managed_object_id == mo.id
     assert await services.storage.find_external_id("management", "c8y_Serial", "A-1") is None
     loaded = await services.storage.get_managed_object("t1", mo.id)
-    assert loaded is not None and loaded.fragments == {"c8y_IsDevice": {}} and loaded.owner == "device_a"
+    assert loaded is not None
+    assert loaded.fragments == {"c8y_IsDevice": {}}
+    assert loaded.owner == "device_a"
     assert await services.storage.get_managed_object("management", mo.id) is None
 
 
