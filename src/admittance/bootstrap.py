@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from dataclasses import dataclass
@@ -11,12 +12,14 @@ from admittance.devices import InventoryService, RegistrationService
 from admittance.identity import Authenticator, AuthPolicy, IdentityService, PasswordPolicy
 from admittance.identity.service import FirstStart
 from admittance.kernel.clock import Clock, SystemClock
+from admittance.kernel.errors import Unavailable
 from admittance.kernel.passwords import CredentialVerifier, PasswordHasher
 from admittance.kernel.secrets import Pepper
 from admittance.settings import Settings, SettingsError
 from admittance.storage import Database, open_database
 from admittance.storage.sql.storage import SqlStorage
 
+log = logging.getLogger("admittance")
 SECRET_KEY_FILE = "secret.key"  # noqa: S105 - a fixed key for development mode only; production refuses it
 # Development mode on PostgreSQL without a key: all processes must agree, so the key is fixed.
 _DEV_KEY = "admittance-development-mode-only-key-never-use-in-production"
@@ -65,6 +68,7 @@ async def build_services(settings: Settings, *, clock: Clock | None = None) -> S
     storage = SqlStorage(database, clock)
     hasher = PasswordHasher(pepper)
     verifier = CredentialVerifier(hasher, clock, ttl_seconds=settings.auth_cache_ttl_seconds)
+    audit_failure = _FailureAudit()
     authenticator = Authenticator(
         verifier,
         clock,
@@ -73,19 +77,37 @@ async def build_services(settings: Settings, *, clock: Clock | None = None) -> S
             failures_per_source=settings.auth_failures_per_source,
             failures_per_user=settings.auth_failures_per_user,
         ),
+        record_failure=audit_failure,
     )
+    identity = IdentityService(storage, authenticator, verifier, hasher, clock, PasswordPolicy())
+    audit_failure.identity = identity
     return Services(
         settings=settings,
         clock=clock,
         database=database,
         storage=storage,
-        identity=IdentityService(storage, authenticator, verifier, hasher, clock, PasswordPolicy()),
+        identity=identity,
         registrations=RegistrationService(
             storage, authenticator, pepper, clock, max_token_failures=settings.security_token_max_failures
         ),
         inventory=InventoryService(storage, clock),
         verifier=verifier,
     )
+
+
+class _FailureAudit:
+    """Breaks the construction cycle: the authenticator records failures through the identity service."""
+
+    identity: IdentityService | None = None
+
+    async def __call__(self, tenant_id: str, username: str, source: str, reason: str) -> None:
+        if self.identity is None:
+            return
+        try:
+            await self.identity.record_authentication_failure(tenant_id, username, source, reason)
+        except Unavailable:
+            # The failure answer must not change because the audit log is unreachable; the log has it.
+            log.exception("could not record an authentication failure in the audit log")
 
 
 async def first_start(services: Services) -> FirstStart | None:

@@ -194,3 +194,20 @@ async def test_a_failed_transaction_leaves_nothing_behind(services: Services) ->
         pass
     async with services.storage.read() as tx:
         assert await tx.registrations.get("dev-r") is None
+
+
+async def test_authentication_failures_are_audited_without_the_secret(services: Services) -> None:
+    from admittance.identity import PresentedCredentials
+    from admittance.kernel.errors import Unauthenticated
+
+    try:
+        await services.identity.authenticate(PresentedCredentials("t1", "admin", "not-the-password", "10.9.8.7"))
+    except Unauthenticated:
+        pass
+    else:
+        raise AssertionError("a wrong password must fail")
+    events = await _audit(services, "t1", "admin")
+    failure = events[-1]
+    assert failure.tag.value == "identity:authentication:fail"
+    assert failure.detail == {"source": "10.9.8.7", "reason": "wrong password"}
+    assert "not-the-password" not in repr(failure)

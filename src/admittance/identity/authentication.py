@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -30,8 +31,18 @@ class AuthPolicy:
     failure_window_seconds: float = 60.0
 
 
+FailureRecorder = Callable[[str, str, str, str], Awaitable[None]]  # tenant, username, source, reason
+
+
 class Authenticator:
-    def __init__(self, verifier: CredentialVerifier, clock: Clock, policy: AuthPolicy) -> None:
+    def __init__(
+        self,
+        verifier: CredentialVerifier,
+        clock: Clock,
+        policy: AuthPolicy,
+        record_failure: FailureRecorder | None = None,
+    ) -> None:
+        self._record_failure = record_failure
         self._verifier = verifier
         self._clock = clock
         self._policy = policy
@@ -82,6 +93,8 @@ class Authenticator:
         self._by_source.record_failure(presented.source)
         self._by_user.record_failure(user_key)
         log.warning("authentication failed for %s from %s: %s", user_key, presented.source, reason)
+        if self._record_failure is not None:
+            await self._record_failure(presented.tenant_id, presented.username, presented.source, reason)
         await self._delay(started)
         raise Unauthenticated(reason=reason)
 
