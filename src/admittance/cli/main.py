@@ -61,15 +61,33 @@ def main(config: str | None, data_dir: str | None, database_url: str | None) -> 
 
 
 @main.command()
+@click.option("--data-dir", "serve_data_dir", help="Data folder (same as the global option).")
+@click.option("--database-url", "serve_database_url", help="Database URL (same as the global option).")
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, help="Port to listen on (default 8111).")
 @click.option("--workers", type=int, help="Worker processes (default 1).")
 @click.pass_context
-def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None) -> None:
+def serve(
+    ctx: click.Context,
+    serve_data_dir: str | None,
+    serve_database_url: str | None,
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+) -> None:
     """Migrate the database, create the first tenants and users if needed, and serve HTTP."""
     import uvicorn
 
     settings = _settings(ctx, host=host, port=port, workers=workers)
+    if serve_data_dir or serve_database_url:
+        settings = _settings(
+            ctx,
+            host=host,
+            port=port,
+            workers=workers,
+            data_dir=serve_data_dir or settings.data_dir,
+            database_url=serve_database_url or settings.database_url,
+        )
     created = _run(settings, first_start)
     base = settings.public_url or f"http://{settings.host}:{settings.port}"
     click.echo(f"Admittance is starting at {base}")
