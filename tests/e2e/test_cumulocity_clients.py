@@ -1,0 +1,224 @@
+"""End to end: real `admittance serve` processes, driven by Cumulocity's official Python client c8y_api.
+
+The story of shared/specs/cumulocity.md §2 and §5: an operator requests a device, the device polls with the
+bootstrap user until the operator accepts, gets its credentials once, and then logs in and creates itself in
+the inventory. On SQLite and on PostgreSQL, and with two server processes sharing one PostgreSQL database.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from c8y_api import CumulocityApi, CumulocityDeviceRegistry
+
+from tests.conftest import ADMIN_PASSWORD, BOOTSTRAP_PASSWORD, SECRET_KEY
+from tests.support.postgres import PostgresServer, free_port
+
+pytestmark = pytest.mark.e2e
+
+ERROR_TYPE = "application/vnd.com.nsn.cumulocity.error+json;charset=UTF-8;ver=0.9"
+START_TIMEOUT_SECONDS = 60.0
+_databases = itertools.count()
+
+
+@dataclass
+class Server:
+    base_url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+Start = Callable[[str], Server]
+
+
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator[Start]:
+    """Starts `admittance serve` on a free port with its own data folder; stops every one at the end."""
+    started: list[Server] = []
+
+    def launch(database_url: str) -> Server:
+        port = free_port()
+        data_dir = tmp_path / f"data-{port}"
+        env = {key: value for key, value in os.environ.items() if not key.startswith("ADMITTANCE_")}
+        env |= {
+            "ADMITTANCE_DATA_DIR": str(data_dir),
+            "ADMITTANCE_DATABASE_URL": database_url,
+            "ADMITTANCE_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "ADMITTANCE_BOOTSTRAP_PASSWORD": BOOTSTRAP_PASSWORD,
+            "ADMITTANCE_SECRET_KEY": SECRET_KEY,
+        }
+        log = tmp_path / f"server-{port}.log"
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "admittance", "serve", "--port", str(port)],
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        server = Server(f"http://127.0.0.1:{port}", process, log)
+        started.append(server)
+        _wait_until_healthy(server)
+        return server
+
+    try:
+        yield launch
+    finally:
+        for server in started:
+            server.stop()
+
+
+def _wait_until_healthy(server: Server) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            pytest.fail(f"admittance serve exited with {server.process.returncode}:\n{server.log.read_text()}")
+        try:
+            if httpx.get(f"{server.base_url}/health", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    pytest.fail(f"admittance serve did not become healthy in time:\n{server.log.read_text()}")
+
+
+def _new_postgres_database(postgres: PostgresServer) -> str:
+    name = f"e2e_{os.getpid()}_{next(_databases)}"
+    with psycopg.connect(postgres.admin_url, autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {name}")
+    return postgres.url(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Empty for SQLite in the server's data folder, else a fresh, unmigrated PostgreSQL database."""
+    if request.param == "sqlite":
+        return ""
+    return _new_postgres_database(request.getfixturevalue("postgres"))
+
+
+def operator(server: Server) -> CumulocityApi:
+    return CumulocityApi(server.base_url, "t1", "admin", ADMIN_PASSWORD)
+
+
+def registry(server: Server) -> CumulocityDeviceRegistry:
+    return CumulocityDeviceRegistry(server.base_url, "management", "devicebootstrap", BOOTSTRAP_PASSWORD)
+
+
+def request_status(api: CumulocityApi, device_id: str) -> str:
+    return str(api.get(f"/devicecontrol/newDeviceRequests/{device_id}")["status"])
+
+
+def wait_for_status(api: CumulocityApi, device_id: str, status: str, device: Future[object]) -> None:
+    deadline = time.monotonic() + 20
+    while request_status(api, device_id) != status:
+        if device.done():
+            device.result()  # the device side failed: show why
+            pytest.fail(f"the device finished while the request was not {status}")
+        assert time.monotonic() < deadline, f"the request of {device_id} never became {status}"
+        time.sleep(0.05)
+
+
+def onboard(
+    creating: CumulocityApi, accepting: CumulocityApi, device_side: CumulocityDeviceRegistry, device_id: str
+) -> CumulocityDeviceRegistry.Credentials:
+    """c8y_api's own calls: request, await_credentials in a device thread, accept once it is pending."""
+    creating.device_inventory.request(device_id)
+    assert request_status(accepting, device_id) == "WAITING_FOR_CONNECTION"
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        device = pool.submit(device_side.await_credentials, device_id, timeout="30s", pause="1s")
+        wait_for_status(accepting, device_id, "PENDING_ACCEPTANCE", device)
+        assert not device.done()
+        accepting.device_inventory.accept(device_id)
+        return device.result(timeout=40)
+
+
+def assert_device_works(base_url: str, credentials: CumulocityDeviceRegistry.Credentials, device_id: str) -> None:
+    """What a real device does first with its new credentials (spec §5)."""
+    device = CumulocityApi(base_url, credentials.tenant_id, credentials.username, credentials.password)
+    me = device.users.get_current()
+    assert me.username == credentials.username
+    assert "ROLE_DEVICE" in me.effective_permission_ids
+    lookup = f"{base_url}/identity/externalIds/c8y_Serial/{device_id}"
+    missing = device.session.get(lookup)
+    assert (missing.status_code, missing.headers["content-type"]) == (404, ERROR_TYPE)
+    assert missing.json()["error"] == "identity/Not Found"
+    created = device.session.post(f"{base_url}/inventory/managedObjects", json={"name": device_id, "c8y_IsDevice": {}})
+    assert created.status_code == 201, created.text
+    mo_id = created.json()["id"]
+    assert created.headers["location"] == f"{base_url}/inventory/managedObjects/{mo_id}"
+    linked = device.session.post(
+        f"{base_url}/identity/globalIds/{mo_id}/externalIds", json={"type": "c8y_Serial", "externalId": device_id}
+    )
+    assert linked.status_code == 201, linked.text
+    found = device.session.get(lookup)
+    assert found.status_code == 200, found.text
+    assert found.json()["managedObject"]["id"] == mo_id
+    assert device.identity.get_id(device_id, "c8y_Serial") == mo_id
+    fetched = device.session.get(f"{base_url}/inventory/managedObjects/{mo_id}")
+    assert fetched.status_code == 200, fetched.text
+    assert (fetched.json()["name"], fetched.json()["c8y_IsDevice"]) == (device_id, {})
+
+
+def test_c8y_api_onboards_a_device(start: Start, database_url: str) -> None:
+    server = start(database_url)
+    admin = operator(server)
+    assert admin.users.get_current().username == "admin"
+    credentials = onboard(admin, admin, registry(server), "e2e-device-1")
+    assert (credentials.tenant_id, credentials.username) == ("t1", "device_e2e-device-1")
+    assert len(credentials.password) >= 16
+    assert_device_works(server.base_url, credentials, "e2e-device-1")
+    # Credentials are handed out once: the request is gone, so the device keeps hearing 404 until it gives up.
+    with pytest.raises(KeyError):
+        admin.get("/devicecontrol/newDeviceRequests/e2e-device-1")
+    with pytest.raises(TimeoutError):
+        registry(server).await_credentials("e2e-device-1", timeout="1s", pause="1s")
+
+
+def test_wrong_bootstrap_password_is_not_a_404(start: Start, database_url: str) -> None:
+    server = start(database_url)
+    operator(server).device_inventory.request("e2e-device-2")
+    impostor = CumulocityDeviceRegistry(server.base_url, "management", "devicebootstrap", "wrong-Password-1")
+    with pytest.raises(RuntimeError, match="401"):
+        impostor.await_credentials("e2e-device-2", timeout="5s", pause="1s")
+    assert request_status(operator(server), "e2e-device-2") == "WAITING_FOR_CONNECTION"
+
+
+def test_two_processes_on_one_postgresql_database_act_as_one(start: Start, postgres: PostgresServer) -> None:
+    url = _new_postgres_database(postgres)
+    first, second = start(url), start(url)
+    admin_first, admin_second = operator(first), operator(second)
+    assert admin_second.users.get_current().username == "admin"  # created once, by the first process
+    credentials = onboard(admin_first, admin_first, registry(second), "e2e-shared-1")
+    assert (credentials.tenant_id, credentials.username) == ("t1", "device_e2e-shared-1")
+    assert_device_works(first.base_url, credentials, "e2e-shared-1")
+    device_on_second = CumulocityApi(second.base_url, "t1", credentials.username, credentials.password)
+    assert device_on_second.users.get_current().username == credentials.username
+    with pytest.raises(KeyError):
+        admin_second.get("/devicecontrol/newDeviceRequests/e2e-shared-1")
+    with pytest.raises(TimeoutError):
+        registry(first).await_credentials("e2e-shared-1", timeout="1s", pause="1s")
+    admin_second.device_inventory.request("e2e-shared-2")
+    duplicate = admin_first.session.post(
+        f"{first.base_url}/devicecontrol/newDeviceRequests", json={"id": "e2e-shared-2"}
+    )
+    assert (duplicate.status_code, duplicate.headers["content-type"]) == (409, ERROR_TYPE)
