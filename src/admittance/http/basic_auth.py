@@ -41,7 +41,7 @@ class BasicAuthenticator:
         except (binascii.Error, UnicodeDecodeError):
             return None
         user, sep, password = decoded.partition(":")
-        if not sep or not user:
+        if not sep or not user or "\x00" in decoded:
             return None
         tenant, slash, username = user.partition("/")
         if not slash:

@@ -7,7 +7,28 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
-from admittance.kernel.errors import MalformedInput, PayloadTooLarge, UnsupportedMediaType
+from admittance.kernel.errors import InvalidInput, MalformedInput, NotFound, PayloadTooLarge, UnsupportedMediaType
+
+# NUL cannot be stored in a PostgreSQL text column, and no name or id of ours may contain it.
+_ESCAPED_NUL = b"\\u0000"
+
+
+def path_text(request: Request, name: str) -> str:
+    """A path parameter (already percent-decoded). No stored id contains NUL: such a path finds nothing."""
+    value: str = request.path_params[name]
+    if "\x00" in value:
+        raise NotFound(f"Nothing is stored under that {name}")
+    return value
+
+
+def _contains_nul(document: Any) -> bool:
+    if isinstance(document, str):
+        return "\x00" in document
+    if isinstance(document, dict):
+        return any(_contains_nul(key) or _contains_nul(value) for key, value in document.items())
+    if isinstance(document, list):
+        return any(_contains_nul(item) for item in document)
+    return False
 
 
 def is_json_media_type(content_type: str | None) -> bool:
@@ -47,4 +68,6 @@ async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
         raise MalformedInput(f"The request body is not valid JSON: {exc}") from exc
     if not isinstance(document, dict):
         raise MalformedInput("The request body must be a JSON object")
+    if _ESCAPED_NUL in raw and _contains_nul(document):
+        raise InvalidInput("Text in the request body must not contain NUL characters")
     return document

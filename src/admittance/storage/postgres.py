@@ -10,7 +10,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from admittance.kernel.errors import Unavailable
+from admittance.kernel.errors import InvalidInput, Unavailable
 from admittance.storage.database import Params, Row
 from admittance.storage.dialect import POSTGRESQL, Dialect
 
@@ -22,20 +22,36 @@ class _Executor:
         self._connection = connection
 
     async def fetch_one(self, sql: str, params: Params | None = None) -> Row | None:
-        cursor = await self._connection.execute(POSTGRESQL.sql(sql), params or {})
+        cursor = await self._run(sql, params)
         return await cursor.fetchone()
 
     async def fetch_all(self, sql: str, params: Params | None = None) -> list[Row]:
-        cursor = await self._connection.execute(POSTGRESQL.sql(sql), params or {})
+        cursor = await self._run(sql, params)
         return await cursor.fetchall()
 
     async def execute(self, sql: str, params: Params | None = None) -> int:
-        cursor = await self._connection.execute(POSTGRESQL.sql(sql), params or {})
+        cursor = await self._run(sql, params)
         return cursor.rowcount
 
     async def execute_many(self, sql: str, rows: Iterable[Params]) -> None:
         async with self._connection.cursor() as cursor:
-            await cursor.executemany(POSTGRESQL.sql(sql), list(rows))
+            try:
+                await cursor.executemany(POSTGRESQL.sql(sql), list(rows))
+            except psycopg.DataError as exc:
+                raise _invalid(exc) from exc
+
+    async def _run(self, sql: str, params: Params | None) -> psycopg.AsyncCursor[Row]:
+        try:
+            return await self._connection.execute(POSTGRESQL.sql(sql), params or {})
+        except psycopg.DataError as exc:
+            # A last line of defence: the edges refuse such values before they get here.
+            raise _invalid(exc) from exc
+
+
+def _invalid(exc: psycopg.DataError) -> InvalidInput:
+    if "NUL" in str(exc):
+        return InvalidInput("Text must not contain NUL characters")
+    return InvalidInput("A value does not fit the database column")
 
 
 class PostgresDatabase:

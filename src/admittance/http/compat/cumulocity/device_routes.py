@@ -7,7 +7,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from admittance.http.basic_auth import BasicAuthenticator
-from admittance.http.body import read_json_object
+from admittance.http.body import path_text, read_json_object
 from admittance.http.compat.cumulocity import media
 from admittance.http.compat.cumulocity import representations as rep
 from admittance.http.state import AppState
@@ -25,7 +25,7 @@ def routes(state: AppState, auth: BasicAuthenticator) -> list[Route]:
     async def find_external_id(request: Request) -> Response:
         principal = await auth.principal(request)
         found = await state.services.inventory.find_external_id(
-            principal, request.path_params["type"], request.path_params["value"]
+            principal, path_text(request, "type"), path_text(request, "value")
         )
         return media.json_response(rep.external_id(found, base(request)), 200, media.EXTERNAL_ID)
 
@@ -37,8 +37,9 @@ def routes(state: AppState, auth: BasicAuthenticator) -> list[Route]:
             raise InvalidInput("Following mandatory fields should be included: type, externalId", field="externalId")
         if not isinstance(id_type, str) or not isinstance(value, str):
             raise InvalidInput("type and externalId must be strings", field="externalId")
-        created = await state.services.inventory.add_external_id(principal, request.path_params["id"], id_type, value)
-        return media.created_or_updated(request, rep.external_id(created, base(request)), 201, media.EXTERNAL_ID)
+        created = await state.services.inventory.add_external_id(principal, path_text(request, "id"), id_type, value)
+        document = rep.external_id(created, base(request))
+        return media.created_or_updated(request, document, 201, media.EXTERNAL_ID, {"location": document["self"]})
 
     async def create_managed_object(request: Request) -> Response:
         principal = await auth.principal(request)
@@ -49,7 +50,7 @@ def routes(state: AppState, auth: BasicAuthenticator) -> list[Route]:
 
     async def get_managed_object(request: Request) -> Response:
         principal = await auth.principal(request)
-        found = await state.services.inventory.get_managed_object(principal, request.path_params["id"])
+        found = await state.services.inventory.get_managed_object(principal, path_text(request, "id"))
         return media.json_response(rep.managed_object(found, base(request)), 200, media.MANAGED_OBJECT)
 
     return [

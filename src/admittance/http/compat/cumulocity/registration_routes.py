@@ -10,12 +10,12 @@ from starlette.routing import Route
 
 from admittance.devices import NewRegistration, RegistrationStatus
 from admittance.http.basic_auth import BasicAuthenticator
-from admittance.http.body import read_json_object
+from admittance.http.body import path_text, read_json_object
 from admittance.http.compat.cumulocity import media
 from admittance.http.compat.cumulocity import representations as rep
 from admittance.http.compat.cumulocity.query import page_request
 from admittance.http.state import AppState
-from admittance.kernel.errors import InvalidInput
+from admittance.kernel.errors import AdmittanceError, InvalidInput
 
 COLLECTION_PATH = "/devicecontrol/newDeviceRequests"
 _WRITABLE_STATUSES = {RegistrationStatus.ACCEPTED.value, RegistrationStatus.BLOCKED.value}
@@ -46,10 +46,16 @@ def routes(state: AppState, auth: BasicAuthenticator) -> list[Route]:
 
     async def device_credentials(request: Request) -> Response:
         max_bytes, public_url = settings_of()
-        body = await read_json_object(request, max_bytes)
-        device_id = _mandatory_id(body)
-        token = _optional_text(body, "securityToken")
         presented = await auth.presented_or_reject(request)
+        try:
+            body = await read_json_object(request, max_bytes)
+            device_id = _mandatory_id(body)
+            token = _optional_text(body, "securityToken")
+        except AdmittanceError:
+            # Unauthenticated callers learn nothing about their body: credentials are checked first.
+            # (A valid poll checks them together with its lookup, in one round trip.)
+            await state.services.identity.authenticate(presented)
+            raise
         issued = await state.services.registrations.request_credentials(presented, device_id, token)
         return media.json_response(
             rep.device_credentials(issued, media.base_url(request, public_url)), 201, media.DEVICE_CREDENTIALS
@@ -92,7 +98,7 @@ def routes(state: AppState, auth: BasicAuthenticator) -> list[Route]:
     async def get_one(request: Request) -> Response:
         _, public_url = settings_of()
         principal = await auth.principal(request)
-        found = await state.services.registrations.get(principal, request.path_params["id"])
+        found = await state.services.registrations.get(principal, path_text(request, "id"))
         return media.json_response(
             rep.new_device_request(found, media.base_url(request, public_url)), 200, media.NEW_DEVICE_REQUEST
         )
@@ -104,12 +110,12 @@ def routes(state: AppState, auth: BasicAuthenticator) -> list[Route]:
         status = body.get("status")
         if status is None:
             raise InvalidInput("Following mandatory fields should be included: status", field="status")
-        if status not in RegistrationStatus.__members__:
+        if not isinstance(status, str) or status not in RegistrationStatus.__members__:
             raise InvalidInput(f"Unknown status {status!r}", field="status")
         if status not in _WRITABLE_STATUSES:
             raise InvalidInput("The status of a request can only be set to ACCEPTED or BLOCKED", field="status")
         registrations = state.services.registrations
-        request_id = request.path_params["id"]
+        request_id = path_text(request, "id")
         if status == RegistrationStatus.ACCEPTED.value:
             updated = await registrations.accept(principal, request_id, _optional_text(body, "securityToken"))
         else:
@@ -119,7 +125,7 @@ def routes(state: AppState, auth: BasicAuthenticator) -> list[Route]:
 
     async def delete(request: Request) -> Response:
         principal = await auth.principal(request)
-        await state.services.registrations.delete(principal, request.path_params["id"])
+        await state.services.registrations.delete(principal, path_text(request, "id"))
         return Response(status_code=204)
 
     async def accept_all(request: Request) -> Response:
