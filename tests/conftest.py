@@ -3,9 +3,12 @@ an ASGI client. Store and HTTP tests take `location` and so run once per databas
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import os
 import shutil
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -28,12 +31,34 @@ _TEMPLATE = "admittance_template"
 _counter = itertools.count()
 
 
+def _initialized(location: DatabaseLocation) -> None:
+    """Migrate a template database and run the first start on it once, so that each test copies
+    tenants and users instead of paying for argon2id hashes again."""
+    migrate.upgrade(location)
+    url = location.postgres_url or f"sqlite:///{location.sqlite_path}"
+    template_settings = Settings(
+        database_url=url, secret_key=SECRET_KEY, admin_password=ADMIN_PASSWORD, bootstrap_password=BOOTSTRAP_PASSWORD
+    )
+
+    async def initialize() -> None:
+        built = await build_services(template_settings)
+        try:
+            await first_start(built)
+        finally:
+            await built.close()
+
+    asyncio.run(initialize())
+    if location.sqlite_path is not None:  # fold the WAL into the file that tests copy
+        with contextlib.closing(sqlite3.connect(location.sqlite_path)) as connection:
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
     server = PostgresServer()
     server.start()
     try:
-        migrate.upgrade(DatabaseLocation.parse(_create_database(server, _TEMPLATE), Path("/nonexistent")))
+        _initialized(DatabaseLocation.parse(_create_database(server, _TEMPLATE), Path("/nonexistent")))
         yield server
     finally:
         server.stop()
@@ -49,13 +74,13 @@ def _create_database(server: PostgresServer, name: str, template: str | None = N
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("sqlite-template") / "template.sqlite3"
-    migrate.upgrade(DatabaseLocation("sqlite", sqlite_path=path))
+    _initialized(DatabaseLocation("sqlite", sqlite_path=path))
     return path
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def location(request: pytest.FixtureRequest, tmp_path: Path) -> DatabaseLocation:
-    """A fresh, migrated, empty database of each kind."""
+    """A fresh database of each kind, migrated and initialized as by a first start."""
     if request.param == "sqlite":
         path = tmp_path / "admittance.sqlite3"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
