@@ -9,21 +9,18 @@ from __future__ import annotations
 
 import itertools
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import psycopg
 import pytest
 from c8y_api import CumulocityApi, CumulocityDeviceRegistry
 
 from tests.conftest import ADMIN_PASSWORD, BOOTSTRAP_PASSWORD, SECRET_KEY
-from tests.support.postgres import PostgresServer, free_port
+from tests.support.postgres import PostgresServer
+from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -32,73 +29,31 @@ START_TIMEOUT_SECONDS = 60.0
 _databases = itertools.count()
 
 
-@dataclass
-class Server:
-    base_url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-
-
-Start = Callable[[str], Server]
+Server = ServerProcess
+Start = Callable[[str], ServerProcess]
 
 
 @pytest.fixture
 def start(tmp_path: Path) -> Iterator[Start]:
     """Starts `admittance serve` on a free port with its own data folder; stops every one at the end."""
-    started: list[Server] = []
+    started: list[ServerProcess] = []
 
-    def launch(database_url: str) -> Server:
-        port = free_port()
-        data_dir = tmp_path / f"data-{port}"
-        env = {key: value for key, value in os.environ.items() if not key.startswith("ADMITTANCE_")}
-        env |= {
-            "ADMITTANCE_DATA_DIR": str(data_dir),
+    def launch(database_url: str) -> ServerProcess:
+        env = {
             "ADMITTANCE_DATABASE_URL": database_url,
             "ADMITTANCE_ADMIN_PASSWORD": ADMIN_PASSWORD,
             "ADMITTANCE_BOOTSTRAP_PASSWORD": BOOTSTRAP_PASSWORD,
             "ADMITTANCE_SECRET_KEY": SECRET_KEY,
         }
-        log = tmp_path / f"server-{port}.log"
-        with log.open("wb") as output:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "admittance", "serve", "--port", str(port)],
-                env=env,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
-        server = Server(f"http://127.0.0.1:{port}", process, log)
+        server = ServerProcess(tmp_path / f"data-{len(started)}", env)
         started.append(server)
-        _wait_until_healthy(server)
-        return server
+        return server.start(timeout=START_TIMEOUT_SECONDS)
 
     try:
         yield launch
     finally:
         for server in started:
             server.stop()
-
-
-def _wait_until_healthy(server: Server) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            pytest.fail(f"admittance serve exited with {server.process.returncode}:\n{server.log.read_text()}")
-        try:
-            if httpx.get(f"{server.base_url}/health", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    pytest.fail(f"admittance serve did not become healthy in time:\n{server.log.read_text()}")
 
 
 def _new_postgres_database(postgres: PostgresServer) -> str:
