@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from admittance.storage.dialect import POSTGRESQL, SQLITE
+from admittance.storage.dialect import positional
 
 
-def test_named_placeholders_become_pyformat_for_postgresql() -> None:
-    sql = "SELECT a::text FROM t WHERE x = :x AND y LIKE 'a%' AND z = :z_1"
-    assert POSTGRESQL.sql(sql) == "SELECT a::text FROM t WHERE x = %(x)s AND y LIKE 'a%%' AND z = %(z_1)s"
-    assert SQLITE.sql(sql) == sql
+def test_named_placeholders_become_numbered_for_postgresql() -> None:
+    sql = "SELECT a::text FROM t WHERE x = :x AND y LIKE 'a%' AND z = :z_1 AND w = :x"
+    text, names = positional(sql)
+    assert text == "SELECT a::text FROM t WHERE x = $1 AND y LIKE 'a%' AND z = $2 AND w = $1"
+    assert names == ("x", "z_1")

@@ -2,7 +2,7 @@
 
 from admittance.devices.inventory import InventoryService
 from admittance.devices.inventory_model import ExternalId, ManagedObject
-from admittance.devices.model import IssuedCredentials, RegistrationRequest, RegistrationStatus
+from admittance.devices.model import IssuedCredentials, NotYet, RegistrationRequest, RegistrationStatus
 from admittance.devices.registration import (
     AcceptAllResult,
     NewRegistration,
@@ -17,6 +17,7 @@ __all__ = [
     "IssuedCredentials",
     "ManagedObject",
     "NewRegistration",
+    "NotYet",
     "RegistrationLimit",
     "RegistrationRequest",
     "RegistrationService",

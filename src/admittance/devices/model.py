@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from admittance.identity.model import SecurityTokenPolicy
 from admittance.kernel.errors import InvalidInput, InvalidState
@@ -44,6 +44,40 @@ class RegistrationRequest:
     security_token_digest: str | None = None
     enrollment_token_digest: str | None = None
     token_failures: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RequestState:
+    """The part of a request a device poll decides on: read on every poll, so nothing more."""
+
+    id: str
+    tenant_id: str
+    status: RegistrationStatus
+    security_token_digest: str | None = None
+    token_failures: int = 0
+
+
+class PollSubject(Protocol):
+    """A full request or its poll-time state: both carry what decide_poll needs."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def status(self) -> RegistrationStatus: ...
+
+    @property
+    def security_token_digest(self) -> str | None: ...
+
+    @property
+    def token_failures(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class NotYet:
+    """A poll's normal answer until the request is accepted: no credentials (yet), and why."""
+
+    message: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +135,7 @@ class PollDecision:
 
 
 def decide_poll(
-    request: RegistrationRequest,
+    request: PollSubject,
     *,
     token_sent: bool,
     token_matches: bool | None,
@@ -159,7 +193,7 @@ def decide_accept(
     return AcceptDecision(accept=True)
 
 
-def not_available_message(request: RegistrationRequest | None, device_id: str) -> str:
+def not_available_message(request: PollSubject | None, device_id: str) -> str:
     if request is None:
         return f"There is no registration request for device id {device_id}."
     return (

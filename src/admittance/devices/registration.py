@@ -8,9 +8,12 @@ from typing import Any
 from admittance.audit import AuditEvent, AuditTag
 from admittance.devices.model import (
     IssuedCredentials,
+    NotYet,
     PollAction,
+    PollSubject,
     RegistrationRequest,
     RegistrationStatus,
+    RequestState,
     decide_accept,
     decide_poll,
     device_username,
@@ -194,13 +197,22 @@ class RegistrationService:
     async def request_credentials(
         self, presented: PresentedCredentials, device_id: str, security_token: str | None = None
     ) -> IssuedCredentials:
-        """A device polls. NotFound ("not yet") until accepted; then credentials, exactly once."""
+        """A device polls: NotFound ("not yet") until accepted; then credentials, exactly once."""
+        outcome = await self.poll(presented, device_id, security_token)
+        if isinstance(outcome, NotYet):
+            raise NotFound(outcome.message, entity=ENTITY)
+        return outcome
+
+    async def poll(
+        self, presented: PresentedCredentials, device_id: str, security_token: str | None = None
+    ) -> IssuedCredentials | NotYet:
+        """The device polling path. "Not yet" is its normal answer, so it is a value, not an exception."""
         view = await self._storage.poll_view(presented.tenant_id, presented.username, device_id)
         principal = await self._authenticator.verify(presented, view.user)
         principal.require(Role.DEVICE_BOOTSTRAP)
         request = view.request
         if request is None or not principal.can_see_tenant(request.tenant_id):
-            raise NotFound(not_available_message(None, device_id), entity=ENTITY)
+            return NotYet(not_available_message(None, device_id))
         decision = decide_poll(
             request,
             token_sent=bool(security_token),
@@ -212,10 +224,10 @@ class RegistrationService:
             return await self._issue(principal, device_id)
         if decision.action is not PollAction.WAIT:
             await self._apply_poll(principal, request, decision.action, security_token)
-        raise NotFound(not_available_message(request, device_id), entity=ENTITY)
+        return NotYet(not_available_message(request, device_id))
 
     async def _apply_poll(
-        self, principal: Principal, seen: RegistrationRequest, action: PollAction, token: str | None
+        self, principal: Principal, seen: RequestState, action: PollAction, token: str | None
     ) -> None:
         async with self._storage.transaction() as tx:
             request = await tx.registrations.get(seen.id, for_update=True)
@@ -247,13 +259,13 @@ class RegistrationService:
             if tag is not None:
                 await tx.audit.record(self._event(tag, request, principal.username))
 
-    async def _issue(self, principal: Principal, device_id: str) -> IssuedCredentials:
+    async def _issue(self, principal: Principal, device_id: str) -> IssuedCredentials | NotYet:
         password = random_password(32)
         password_hash = self._pepper.password_hash(password)
         async with self._storage.transaction() as tx:
             request = await tx.registrations.take_accepted(device_id)
             if request is None:  # a concurrent poll took it: it alone gets the credentials
-                raise NotFound(not_available_message(None, device_id), entity=ENTITY)
+                return NotYet(not_available_message(None, device_id))
             username = device_username(device_id)
             await tx.users.upsert_device_user(request.tenant_id, username, password_hash, Role.DEVICE.value)
             await tx.audit.record(
@@ -320,7 +332,7 @@ class RegistrationService:
                 f"You reached the limit of {tenant.device_limit} devices in tenant {tenant_id}.", entity=ENTITY
             )
 
-    def _token_matches(self, request: RegistrationRequest, token: str | None) -> bool | None:
+    def _token_matches(self, request: PollSubject, token: str | None) -> bool | None:
         if request.security_token_digest is None:
             return None
         if not token:

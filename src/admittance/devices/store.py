@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from admittance.audit import AuditStore
 from admittance.devices.inventory_model import ExternalId, ManagedObject
-from admittance.devices.model import RegistrationRequest, RegistrationStatus
+from admittance.devices.model import RegistrationRequest, RegistrationStatus, RequestState
 from admittance.identity.model import SecurityTokenPolicy, UserAuthRecord
 from admittance.identity.store import TenantStore, UserStore
 from admittance.kernel.paging import Page, PageRequest
@@ -90,7 +90,7 @@ class PollView:
     """Everything a device poll needs, read in one round trip."""
 
     user: UserAuthRecord | None
-    request: RegistrationRequest | None
+    request: RequestState | None
     policy: SecurityTokenPolicy | None  # of the request's tenant
 
 

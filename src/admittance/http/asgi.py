@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import os
 
-from starlette.applications import Starlette
-
-from admittance.http.app import create_app
+from admittance.http.app import FastLane, create_app
 from admittance.settings import load_settings
 
 
-def app_factory() -> Starlette:
+def app_factory() -> FastLane:
     return create_app(load_settings(os.environ))

@@ -75,7 +75,7 @@ class ErrorRendering:
         self._default = default
 
     def render(self, request: Request, problem: Problem) -> Response:
-        path = request.url.path
+        path: str = request.scope["path"]
         for prefix, renderer in self._by_prefix:
             if path.startswith(prefix):
                 return renderer(request, problem)

@@ -7,14 +7,20 @@ own only the schema and its migrations.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 from admittance.storage.dialect import Dialect
 from admittance.storage.location import DatabaseLocation
 
-Row = dict[str, Any]
+
+class Row(Protocol):
+    """A result row, read by column name: a dict from psycopg, a sqlite3.Row (C, fast) from SQLite."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
 Params = Mapping[str, Any]
 
 
@@ -25,7 +31,7 @@ class Executor(Protocol):
 
     async def fetch_one(self, sql: str, params: Params | None = None) -> Row | None: ...
 
-    async def fetch_all(self, sql: str, params: Params | None = None) -> list[Row]: ...
+    async def fetch_all(self, sql: str, params: Params | None = None) -> Sequence[Row]: ...
 
     async def execute(self, sql: str, params: Params | None = None) -> int: ...
 

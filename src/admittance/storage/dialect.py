@@ -1,7 +1,8 @@
 """The few places where SQLite and PostgreSQL differ, in one module.
 
-Statements are written once with `:name` placeholders; PostgreSQL (psycopg) gets them rewritten
-to `%(name)s`. Upserts use `INSERT ... ON CONFLICT`, which both databases share.
+Statements are written once with `:name` placeholders; for PostgreSQL (asyncpg) they are rewritten
+once to `$1, $2, ...` with the list of names in order. Upserts use `INSERT ... ON CONFLICT`, which
+both databases share.
 """
 
 from __future__ import annotations
@@ -19,9 +20,6 @@ class Dialect:
     for_update: str  # appended to a SELECT that must lock its rows
     role_list: str  # aggregate of one user's role names, comma separated
 
-    def sql(self, statement: str) -> str:
-        return _to_pyformat(statement) if self.name == "postgresql" else statement
-
 
 SQLITE = Dialect(
     name="sqlite",
@@ -36,6 +34,15 @@ POSTGRESQL = Dialect(
 )
 
 
-@lru_cache(maxsize=512)
-def _to_pyformat(statement: str) -> str:
-    return _NAMED.sub(r"%(\1)s", statement.replace("%", "%%"))
+@lru_cache(maxsize=1024)
+def positional(statement: str) -> tuple[str, tuple[str, ...]]:
+    """`:name` placeholders to `$n`; a name used twice gets the same number."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in names:
+            names.append(name)
+        return f"${names.index(name) + 1}"
+
+    return _NAMED.sub(number, statement), tuple(names)

@@ -49,23 +49,20 @@ def auth_record(row: Row) -> UserAuthRecord:
     )
 
 
-def registration(row: Row, prefix: str = "") -> RegistrationRequest:
-    def col(name: str) -> Any:
-        return row[prefix + name]
-
+def registration(row: Row) -> RegistrationRequest:
     return RegistrationRequest(
-        id=col("id"),
-        tenant_id=col("tenant_id"),
-        status=RegistrationStatus(col("status")),
-        owner=col("owner"),
-        created_at=from_millis(col("created_at")),
-        updated_at=from_millis(col("updated_at")),
-        group_id=col("group_id"),
-        type=col("type"),
-        custom_properties=orjson.loads(col("custom_properties")),
-        security_token_digest=col("security_token_digest"),
-        enrollment_token_digest=col("enrollment_token_digest"),
-        token_failures=col("token_failures"),
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        status=RegistrationStatus(row["status"]),
+        owner=row["owner"],
+        created_at=from_millis(row["created_at"]),
+        updated_at=from_millis(row["updated_at"]),
+        group_id=row["group_id"],
+        type=row["type"],
+        custom_properties=orjson.loads(row["custom_properties"]),
+        security_token_digest=row["security_token_digest"],
+        enrollment_token_digest=row["enrollment_token_digest"],
+        token_failures=row["token_failures"],
     )
 
 

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from admittance.devices.inventory_model import ExternalId, ManagedObject
+from admittance.devices.model import RegistrationStatus, RequestState
 from admittance.devices.store import PollView
 from admittance.identity.model import SecurityTokenPolicy, UserAuthRecord
 from admittance.kernel.clock import Clock
@@ -14,7 +15,7 @@ from admittance.storage.sql import inventory, rows
 from admittance.storage.sql.audit import SqlAuditStore
 from admittance.storage.sql.identity import SqlTenantStore, SqlUserStore, auth_record
 from admittance.storage.sql.inventory import SqlInventoryStore
-from admittance.storage.sql.registrations import COLUMNS, SqlRegistrationStore
+from admittance.storage.sql.registrations import SqlRegistrationStore
 
 
 class SqlUnitOfWork:
@@ -29,9 +30,6 @@ class SqlUnitOfWork:
         self.executor = executor
 
 
-_REQUEST_COLUMNS = ", ".join(f"r.{name.strip()} AS r_{name.strip()}" for name in COLUMNS.split(","))
-
-
 class SqlStorage:
     def __init__(self, database: Database, clock: Clock) -> None:
         self.database = database
@@ -39,7 +37,9 @@ class SqlStorage:
         dialect = database.dialect
         self._poll_sql = (
             f"SELECT u.id, u.tenant_id, u.username, u.password_hash, u.enabled, {dialect.role_list} AS roles, "
-            f"{_REQUEST_COLUMNS}, t.security_token_policy AS policy FROM users u "
+            "r.id AS r_id, r.tenant_id AS r_tenant_id, r.status AS r_status, "
+            "r.security_token_digest AS r_digest, r.token_failures AS r_failures, "
+            "t.security_token_policy AS policy FROM users u "
             "LEFT JOIN registration_requests r ON r.id = :request_id "
             "LEFT JOIN tenants t ON t.id = r.tenant_id "
             "WHERE u.tenant_id = :tenant AND u.username = :username"
@@ -62,7 +62,11 @@ class SqlStorage:
         )
         if row is None:
             return PollView(None, None, None)
-        request = rows.registration(row, prefix="r_") if row["r_id"] is not None else None
+        request = None
+        if row["r_id"] is not None:
+            request = RequestState(
+                row["r_id"], row["r_tenant_id"], RegistrationStatus(row["r_status"]), row["r_digest"], row["r_failures"]
+            )
         policy = SecurityTokenPolicy(row["policy"]) if row["policy"] else None
         return PollView(rows.auth_record(row), request, policy)
 

@@ -16,4 +16,9 @@ def routes(state: AppState, auth: BasicAuthenticator) -> list[BaseRoute]:
     return [*registration_routes.routes(state, auth), *device_routes.routes(state, auth)]
 
 
-__all__ = ["PATH_PREFIXES", "render", "routes"]
+def polling_lane(state: AppState, auth: BasicAuthenticator) -> tuple[str, registration_routes.Handler]:
+    """The device polling endpoint, for the app's fast lane."""
+    return registration_routes.CREDENTIALS_PATH, registration_routes.device_credentials_handler(state, auth)
+
+
+__all__ = ["PATH_PREFIXES", "polling_lane", "render", "routes"]

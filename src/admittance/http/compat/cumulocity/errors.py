@@ -58,6 +58,11 @@ def _error_name(problem: Problem) -> str:
     return "general/internalError"
 
 
+def not_found(request: Request, message: str, entity: str) -> Response:
+    """A 404 for an expected outcome (a device polling before acceptance), without raising."""
+    return render(request, Problem(404, NotFound(message, entity=entity), message))
+
+
 def render(request: Request, problem: Problem) -> Response:
     message = UNAUTHORIZED_MESSAGE if isinstance(problem.error, Unauthenticated) else problem.message
     body = {"error": _error_name(problem), "message": message, "info": INFO}

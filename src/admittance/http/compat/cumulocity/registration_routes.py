@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from admittance.devices import NewRegistration, RegistrationStatus
+from admittance.devices import NewRegistration, NotYet, RegistrationStatus
+from admittance.devices.registration import ENTITY
 from admittance.http.basic_auth import BasicAuthenticator
 from admittance.http.body import path_text, read_json_object
 from admittance.http.compat.cumulocity import media
 from admittance.http.compat.cumulocity import representations as rep
+from admittance.http.compat.cumulocity.errors import not_found
 from admittance.http.compat.cumulocity.query import page_request
 from admittance.http.state import AppState
 from admittance.kernel.errors import AdmittanceError, InvalidInput
@@ -39,13 +42,16 @@ def _optional_text(body: dict[str, Any], name: str) -> str | None:
     return value
 
 
-def routes(state: AppState, auth: BasicAuthenticator) -> list[Route]:
-    def settings_of() -> tuple[int, str]:
-        settings = state.services.settings
-        return settings.max_body_bytes, settings.public_url
+Handler = Callable[[Request], Awaitable[Response]]
+CREDENTIALS_PATH = "/devicecontrol/deviceCredentials"
+
+
+def device_credentials_handler(state: AppState, auth: BasicAuthenticator) -> Handler:
+    """POST /devicecontrol/deviceCredentials: the device polling path (see http/app.py's fast lane)."""
 
     async def device_credentials(request: Request) -> Response:
-        max_bytes, public_url = settings_of()
+        settings = state.services.settings
+        max_bytes, public_url = settings.max_body_bytes, settings.public_url
         presented = await auth.presented_or_reject(request)
         try:
             body = await read_json_object(request, max_bytes)
@@ -56,10 +62,20 @@ def routes(state: AppState, auth: BasicAuthenticator) -> list[Route]:
             # (A valid poll checks them together with its lookup, in one round trip.)
             await state.services.identity.authenticate(presented)
             raise
-        issued = await state.services.registrations.request_credentials(presented, device_id, token)
+        issued = await state.services.registrations.poll(presented, device_id, token)
+        if isinstance(issued, NotYet):  # the answer to almost every poll: rendered without raising
+            return not_found(request, issued.message, ENTITY)
         return media.json_response(
             rep.device_credentials(issued, media.base_url(request, public_url)), 201, media.DEVICE_CREDENTIALS
         )
+
+    return device_credentials
+
+
+def routes(state: AppState, auth: BasicAuthenticator) -> list[Route]:
+    def settings_of() -> tuple[int, str]:
+        settings = state.services.settings
+        return settings.max_body_bytes, settings.public_url
 
     async def create(request: Request) -> Response:
         max_bytes, public_url = settings_of()
@@ -145,7 +161,7 @@ def routes(state: AppState, auth: BasicAuthenticator) -> list[Route]:
         return media.json_response(document, 200, media.JSON)
 
     return [
-        Route("/devicecontrol/deviceCredentials", device_credentials, methods=["POST"]),
+        Route(CREDENTIALS_PATH, device_credentials_handler(state, auth), methods=["POST"]),
         Route(f"{COLLECTION_PATH}/limit", limit, methods=["GET"]),
         Route(f"{COLLECTION_PATH}/acceptAll", accept_all, methods=["POST"]),
         Route(COLLECTION_PATH, create, methods=["POST"]),
