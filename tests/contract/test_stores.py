@@ -106,8 +106,8 @@ async def test_users_unique_per_tenant_with_roles(services: Services) -> None:
 
 async def test_device_user_upsert_creates_then_resets_password(services: Services) -> None:
     async with services.storage.transaction() as tx:
-        assert await tx.users.upsert_device_user("t1", "device_x", "h1", "ROLE_DEVICE")
-        assert not await tx.users.upsert_device_user("t1", "device_x", "h2", "ROLE_DEVICE")
+        await tx.users.upsert_device_user("t1", "device_x", "h1", "ROLE_DEVICE")
+        await tx.users.upsert_device_user("t1", "device_x", "h2", "ROLE_DEVICE")
         assert await tx.users.count_devices("t1") == 1
     record = await services.storage.auth_record("t1", "device_x")
     assert record is not None
@@ -211,3 +211,56 @@ async def test_authentication_failures_are_audited_without_the_secret(services: 
     assert failure.tag.value == "identity:authentication:fail"
     assert failure.detail == {"source": "10.9.8.7", "reason": "wrong password"}
     assert "not-the-password" not in repr(failure)
+
+
+def _issue(device_id: str, password_hash: str = "hmac-sha256$x"):
+    from admittance.audit import AuditEvent, AuditTag
+    from admittance.devices.store import IssueRequest
+
+    event = AuditEvent(
+        AuditTag.CREDENTIALS_ISSUED,
+        "management",
+        "devicebootstrap",
+        device_id,
+        NOW,
+        {"username": f"device_{device_id}"},
+    )
+    return IssueRequest(device_id, f"device_{device_id}", password_hash, "ROLE_DEVICE", event)
+
+
+async def test_issue_credentials_takes_the_accepted_request_once(services: Services) -> None:
+    async with services.storage.transaction() as tx:
+        await tx.registrations.insert(request("ok", RegistrationStatus.ACCEPTED))
+        await tx.registrations.insert(request("pending", RegistrationStatus.PENDING_ACCEPTANCE))
+    first = await services.storage.issue_credentials(_issue("ok", "hmac-sha256$first"))
+    again = await services.storage.issue_credentials(_issue("ok", "hmac-sha256$second"))
+    pending = await services.storage.issue_credentials(_issue("pending"))
+    assert (first.tenant_id, first.name_taken) == ("t1", False)
+    assert (again.tenant_id, again.name_taken) == (None, False)
+    assert pending.tenant_id is None
+    record = await services.storage.auth_record("t1", "device_ok")
+    assert record is not None
+    assert (record.password_hash, record.roles) == ("hmac-sha256$first", frozenset({"ROLE_DEVICE"}))
+    events = await _audit(services, "t1", "ok")
+    assert [(e.tag.value, e.actor, e.detail) for e in events] == [
+        ("devices:credentials:issue", "devicebootstrap", {"username": "device_ok"})
+    ]
+    async with services.storage.read() as tx:
+        assert await tx.registrations.get("ok") is None
+        still = await tx.registrations.get("pending")
+    assert still is not None
+
+
+async def test_issue_credentials_never_takes_a_persons_name(services: Services) -> None:
+    async with services.storage.transaction() as tx:
+        await tx.registrations.insert(request("taken", RegistrationStatus.ACCEPTED))
+        await tx.users.create("t1", "device_taken", "person-hash", UserKind.HUMAN, [])
+    outcome = await services.storage.issue_credentials(_issue("taken"))
+    assert (outcome.tenant_id, outcome.name_taken) == (None, True)
+    record = await services.storage.auth_record("t1", "device_taken")
+    assert record is not None
+    assert record.password_hash == "person-hash"
+    async with services.storage.read() as tx:
+        kept = await tx.registrations.get("taken")
+    assert kept is not None
+    assert kept.status is RegistrationStatus.ACCEPTED

@@ -20,7 +20,7 @@ from admittance.devices.model import (
     not_available_message,
     validate_device_id,
 )
-from admittance.devices.store import DevicesStorage, DevicesTransaction
+from admittance.devices.store import DevicesStorage, DevicesTransaction, IssueRequest
 from admittance.identity.authentication import Authenticator
 from admittance.identity.model import PresentedCredentials, SecurityTokenPolicy
 from admittance.kernel.clock import Clock
@@ -261,17 +261,23 @@ class RegistrationService:
 
     async def _issue(self, principal: Principal, device_id: str) -> IssuedCredentials | NotYet:
         password = random_password(32)
-        password_hash = self._pepper.password_hash(password)
-        async with self._storage.transaction() as tx:
-            request = await tx.registrations.take_accepted(device_id)
-            if request is None:  # a concurrent poll took it: it alone gets the credentials
-                return NotYet(not_available_message(None, device_id))
-            username = device_username(device_id)
-            await tx.users.upsert_device_user(request.tenant_id, username, password_hash, Role.DEVICE.value)
-            await tx.audit.record(
-                self._event(AuditTag.CREDENTIALS_ISSUED, request, principal.username, username=username)
-            )
-        return IssuedCredentials(device_id, request.tenant_id, username, password)
+        username = device_username(device_id)
+        event = AuditEvent(
+            AuditTag.CREDENTIALS_ISSUED,
+            principal.tenant_id,
+            principal.username,
+            device_id,
+            self._clock.now(),
+            {"username": username},
+        )
+        outcome = await self._storage.issue_credentials(
+            IssueRequest(device_id, username, self._pepper.password_hash(password), Role.DEVICE.value, event)
+        )
+        if outcome.name_taken:
+            raise Conflict(f"The user name {username} belongs to a user who is not a device.", entity="user")
+        if outcome.tenant_id is None:  # a concurrent poll took it: it alone gets the credentials
+            return NotYet(not_available_message(None, device_id))
+        return IssuedCredentials(device_id, outcome.tenant_id, username, password)
 
     # --- shared steps --------------------------------------------------------------------------
 

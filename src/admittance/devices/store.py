@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from admittance.audit import AuditStore
+from admittance.audit import AuditEvent, AuditStore
 from admittance.devices.inventory_model import ExternalId, ManagedObject
 from admittance.devices.model import RegistrationRequest, RegistrationStatus, RequestState
 from admittance.identity.model import SecurityTokenPolicy, UserAuthRecord
@@ -86,6 +86,24 @@ class DevicesTransaction(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class IssueRequest:
+    """Install a device's new credentials for its ACCEPTED request; `audit`'s tenant is replaced by
+    the request's."""
+
+    device_id: str
+    username: str
+    password_hash: str
+    role: str
+    audit: AuditEvent
+
+
+@dataclass(frozen=True, slots=True)
+class IssueOutcome:
+    tenant_id: str | None  # None: there was no ACCEPTED request (another poll took it), or the name is taken
+    name_taken: bool = False  # the user name belongs to a person; nothing changed
+
+
+@dataclass(frozen=True, slots=True)
 class PollView:
     """Everything a device poll needs, read in one round trip."""
 
@@ -102,6 +120,11 @@ class DevicesStorage(Protocol):
         ...
 
     async def poll_view(self, tenant_id: str, username: str, request_id: str) -> PollView: ...
+
+    async def issue_credentials(self, issue: IssueRequest) -> IssueOutcome:
+        """The exactly-once step: take the ACCEPTED request, create or reset the device user with
+        its role, and record the audit event, atomically; at most one caller ever gets a tenant."""
+        ...
 
     async def find_external_id(self, tenant_id: str, id_type: str, value: str) -> ExternalId | None: ...
 

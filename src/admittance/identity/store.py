@@ -32,8 +32,9 @@ class UserStore(Protocol):
         """Raises Conflict when the username is taken in the tenant."""
         ...
 
-    async def upsert_device_user(self, tenant_id: str, username: str, password_hash: str, role: str) -> bool:
-        """Create the device user, or reset its password and enable it. True when created."""
+    async def upsert_device_user(self, tenant_id: str, username: str, password_hash: str, role: str) -> None:
+        """Create the device user, or reset its password and enable it. Raises Conflict when the name
+        belongs to a user who is not a device."""
         ...
 
     async def get(self, tenant_id: str, username: str) -> User | None: ...

@@ -72,24 +72,31 @@ class SqlUserStore:
         assert created is not None
         return created
 
-    async def upsert_device_user(self, tenant_id: str, username: str, password_hash: str, role: str) -> bool:
+    async def upsert_device_user(self, tenant_id: str, username: str, password_hash: str, role: str) -> None:
+        # One statement, so that issuing credentials costs few round trips: insert, or reset the
+        # password of the existing device user; a person's account of that name is never touched.
         now = to_millis(self._clock.now())
-        existing = await self._db.fetch_one(
-            f"SELECT id, kind FROM users WHERE tenant_id = :tenant AND username = :username"
-            f"{self._db.dialect.for_update}",
-            {"tenant": tenant_id, "username": username},
+        row = await self._db.fetch_one(
+            "INSERT INTO users (tenant_id, username, password_hash, kind, enabled, created_at, password_changed_at) "
+            "VALUES (:tenant, :username, :hash, :kind, :enabled, :now, :now) "
+            "ON CONFLICT (tenant_id, username) DO UPDATE SET password_hash = excluded.password_hash, "
+            "enabled = excluded.enabled, password_changed_at = excluded.password_changed_at "
+            "WHERE users.kind = :kind RETURNING id",
+            {
+                "tenant": tenant_id,
+                "username": username,
+                "hash": password_hash,
+                "kind": UserKind.DEVICE.value,
+                "enabled": True,
+                "now": now,
+            },
         )
-        if existing is not None:
-            if existing["kind"] != UserKind.DEVICE.value:
-                raise Conflict(f"The user name {username} belongs to a user who is not a device.", entity="user")
-            await self._db.execute(
-                "UPDATE users SET password_hash = :hash, enabled = :enabled, password_changed_at = :now WHERE id = :id",
-                {"hash": password_hash, "enabled": True, "now": now, "id": existing["id"]},
-            )
-            await self._grant(existing["id"], [role])
-            return False
-        await self.create(tenant_id, username, password_hash, UserKind.DEVICE, [role])
-        return True
+        if row is None:
+            raise Conflict(f"The user name {username} belongs to a user who is not a device.", entity="user")
+        await self._db.execute(
+            "INSERT INTO user_roles (user_id, role) VALUES (:user_id, :role) ON CONFLICT DO NOTHING",
+            {"user_id": row["id"], "role": role},
+        )
 
     async def _grant(self, user_id: int, roles: Iterable[str]) -> None:
         await self._db.execute_many(

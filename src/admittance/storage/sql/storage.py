@@ -7,11 +7,11 @@ from contextlib import asynccontextmanager
 
 from admittance.devices.inventory_model import ExternalId, ManagedObject
 from admittance.devices.model import RegistrationStatus, RequestState
-from admittance.devices.store import PollView
+from admittance.devices.store import IssueOutcome, IssueRequest, PollView
 from admittance.identity.model import SecurityTokenPolicy, UserAuthRecord
 from admittance.kernel.clock import Clock
 from admittance.storage.database import Database, Executor
-from admittance.storage.sql import inventory, rows
+from admittance.storage.sql import inventory, issuance, rows
 from admittance.storage.sql.audit import SqlAuditStore
 from admittance.storage.sql.identity import SqlTenantStore, SqlUserStore, auth_record
 from admittance.storage.sql.inventory import SqlInventoryStore
@@ -69,6 +69,9 @@ class SqlStorage:
             )
         policy = SecurityTokenPolicy(row["policy"]) if row["policy"] else None
         return PollView(rows.auth_record(row), request, policy)
+
+    async def issue_credentials(self, issue: IssueRequest) -> IssueOutcome:
+        return await issuance.issue_credentials(self.database, self._clock, issue)
 
     async def auth_record(self, tenant_id: str, username: str) -> UserAuthRecord | None:
         async with self.database.read() as executor:
