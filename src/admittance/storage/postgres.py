@@ -4,6 +4,8 @@ prepared statements per connection. (Alembic migrations run on psycopg through S
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -71,6 +73,44 @@ def _invalid(exc: asyncpg.DataError) -> InvalidInput:
     return InvalidInput("A value cannot be stored: text must be valid UTF-8 without NUL characters")
 
 
+class FairGate:
+    """First come, first served admission to the pool's connections.
+
+    asyncpg's pool waits on an asyncio.Queue, which is not fair under load: a newcomer can take a
+    connection just released to a waiter, and the waiter goes back to the end of the line. Under
+    hundreds of concurrent polls that starves a few requests for a long time (the p99 tail in
+    docs/performance.md). Here a released slot is handed directly to the oldest waiter.
+    """
+
+    def __init__(self, slots: int) -> None:
+        self._free = slots
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    async def __aenter__(self) -> None:
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._release()  # the slot was handed over just as we were cancelled: pass it on
+            raise
+
+    async def __aexit__(self, *_exc: object) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._free += 1
+
+
 async def _keep_session(_connection: asyncpg.Connection) -> None:
     """Nothing to reset between uses: we never change session state (no SET, LISTEN or advisory
     locks; every transaction is closed by its context manager). asyncpg's default reset costs one
@@ -85,6 +125,7 @@ class PostgresDatabase:
         self._min_size = min_size
         self._max_size = max_size
         self._pool: asyncpg.Pool | None = None
+        self._gate = FairGate(max_size)
 
     async def open(self) -> None:
         try:
@@ -108,7 +149,8 @@ class PostgresDatabase:
         """The polling path: one pooled round trip, no context-manager layers."""
         text, args = _arguments(sql, params)
         try:
-            found: Row | None = await self._ready().fetchrow(text, *args)
+            async with self._gate:
+                found: Row | None = await self._ready().fetchrow(text, *args)
         except asyncpg.DataError as exc:
             raise _invalid(exc) from exc
         except _UNREACHABLE as exc:
@@ -118,7 +160,7 @@ class PostgresDatabase:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[_Executor]:
         try:
-            async with self._ready().acquire() as connection:
+            async with self._gate, self._ready().acquire() as connection:
                 yield _Executor(connection)
         except _UNREACHABLE as exc:
             raise Unavailable("The database is not reachable.") from exc
@@ -126,7 +168,7 @@ class PostgresDatabase:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_Executor]:
         try:
-            async with self._ready().acquire() as connection, connection.transaction():
+            async with self._gate, self._ready().acquire() as connection, connection.transaction():
                 yield _Executor(connection)
         except _UNREACHABLE as exc:
             raise Unavailable("The database is not reachable.") from exc
