@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import pytest
+
 from admittance.bootstrap import Services
 from admittance.devices.inventory_model import ExternalId
 from admittance.devices.model import RegistrationRequest, RegistrationStatus
@@ -91,13 +93,9 @@ async def test_users_unique_per_tenant_with_roles(services: Services) -> None:
         created = await tx.users.create("t1", "alice", "h", UserKind.HUMAN, ["ROLE_DEVICE_CONTROL_READ"])
         assert created.roles == frozenset({"ROLE_DEVICE_CONTROL_READ"})
         await tx.users.create("management", "alice", "h", UserKind.HUMAN, [])
-    async with services.storage.transaction() as tx:
-        try:
+    with pytest.raises(Conflict):  # a second alice in t1
+        async with services.storage.transaction() as tx:
             await tx.users.create("t1", "alice", "h", UserKind.HUMAN, [])
-        except Conflict:
-            pass
-        else:
-            raise AssertionError("a second alice in t1 must conflict")
     record = await services.storage.auth_record("t1", "alice")
     assert record is not None
     assert record.roles == frozenset({"ROLE_DEVICE_CONTROL_READ"})
@@ -118,13 +116,9 @@ async def test_device_user_upsert_creates_then_resets_password(services: Service
 async def test_device_user_upsert_never_takes_over_a_person(services: Services) -> None:
     async with services.storage.transaction() as tx:
         await tx.users.create("t1", "device_y", "person-hash", UserKind.HUMAN, [])
-    try:
+    with pytest.raises(Conflict):  # upsert refuses a person's name
         async with services.storage.transaction() as tx:
             await tx.users.upsert_device_user("t1", "device_y", "h", "ROLE_DEVICE")
-    except Conflict:
-        pass
-    else:
-        raise AssertionError("upsert must refuse a human user's name")
     record = await services.storage.auth_record("t1", "device_y")
     assert record is not None
     assert record.password_hash == "person-hash"

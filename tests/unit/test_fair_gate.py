@@ -7,24 +7,24 @@ import asyncio
 from admittance.storage.postgres import FairGate
 
 
+async def use(gate: FairGate, entered: list[str], name: str, hold: asyncio.Event | None = None) -> None:
+    async with gate:
+        entered.append(name)
+        if hold is not None:
+            await hold.wait()
+
+
 async def test_released_slots_go_to_the_oldest_waiter_not_to_newcomers() -> None:
     gate = FairGate(1)
     order: list[str] = []
     release_first = asyncio.Event()
-
-    async def use(name: str, hold: asyncio.Event | None = None) -> None:
-        async with gate:
-            order.append(name)
-            if hold is not None:
-                await hold.wait()
-
-    first = asyncio.create_task(use("first", release_first))
+    first = asyncio.create_task(use(gate, order, "first", release_first))
     await asyncio.sleep(0)
-    waiters = [asyncio.create_task(use(f"waiter-{n}")) for n in range(3)]
+    waiters = [asyncio.create_task(use(gate, order, f"waiter-{n}")) for n in range(3)]
     await asyncio.sleep(0)
     release_first.set()
     await asyncio.sleep(0)
-    newcomer = asyncio.create_task(use("newcomer"))  # arrives just as a slot is released
+    newcomer = asyncio.create_task(use(gate, order, "newcomer"))  # arrives just as a slot is released
     await asyncio.gather(first, *waiters, newcomer)
     assert order == ["first", "waiter-0", "waiter-1", "waiter-2", "newcomer"]
 
@@ -33,17 +33,10 @@ async def test_a_cancelled_waiter_passes_its_slot_on() -> None:
     gate = FairGate(1)
     hold = asyncio.Event()
     entered: list[str] = []
-
-    async def use(name: str, wait: asyncio.Event | None = None) -> None:
-        async with gate:
-            entered.append(name)
-            if wait is not None:
-                await wait.wait()
-
-    holder = asyncio.create_task(use("holder", hold))
+    holder = asyncio.create_task(use(gate, entered, "holder", hold))
     await asyncio.sleep(0)
-    doomed = asyncio.create_task(use("doomed"))
-    last = asyncio.create_task(use("last"))
+    doomed = asyncio.create_task(use(gate, entered, "doomed"))
+    last = asyncio.create_task(use(gate, entered, "last"))
     await asyncio.sleep(0)
     doomed.cancel()
     hold.set()

@@ -101,7 +101,7 @@ class RegistrationService:
             if await tx.tenants.get(tenant_id) is None:
                 raise InvalidInput(f"There is no tenant {tenant_id}", entity="tenant", field="tenantId")
             if not await tx.registrations.insert(request):
-                raise _duplicate(new.id)
+                raise Conflict(f"A registration request for device id {new.id} exists already.", entity=ENTITY)
             await tx.audit.record(self._event(AuditTag.REGISTRATION_CREATED, request, principal.username))
         return request
 
@@ -144,7 +144,7 @@ class RegistrationService:
         if mismatch:
             raise InvalidInput(
                 f"The security token does not match the one the device {request_id} sent"
-                + (" ; the request is now BLOCKED." if request.status is RegistrationStatus.BLOCKED else "."),
+                + ("; the request is now BLOCKED." if request.status is RegistrationStatus.BLOCKED else "."),
                 entity=ENTITY,
                 field="securityToken",
             )
@@ -309,7 +309,7 @@ class RegistrationService:
         if not changed:
             raise InvalidState(f"The request for device {request.id} changed meanwhile; retry.", entity=ENTITY)
         await tx.audit.record(self._event(tag, request, actor))
-        return _replace(request, status=status, updated_at=now)
+        return replace(request, status=status, updated_at=now)
 
     async def _count_token_failure(
         self, tx: DevicesTransaction, request: RegistrationRequest, block: bool, actor: str
@@ -327,7 +327,7 @@ class RegistrationService:
         await tx.audit.record(self._event(AuditTag.REGISTRATION_TOKEN_MISMATCH, request, actor))
         if block:
             await tx.audit.record(self._event(AuditTag.REGISTRATION_BLOCKED, request, actor))
-        return _replace(request, status=status, token_failures=request.token_failures + 1, updated_at=now)
+        return replace(request, status=status, token_failures=request.token_failures + 1, updated_at=now)
 
     async def _check_limit(self, tx: DevicesTransaction, tenant_id: str) -> None:
         tenant = await tx.tenants.get(tenant_id)
@@ -354,11 +354,3 @@ class RegistrationService:
             at=self._clock.now(),
             detail=dict(detail),
         )
-
-
-def _duplicate(device_id: str) -> Conflict:
-    return Conflict(f"A registration request for device id {device_id} exists already.", entity=ENTITY)
-
-
-def _replace(request: RegistrationRequest, **changes: Any) -> RegistrationRequest:
-    return replace(request, **changes)

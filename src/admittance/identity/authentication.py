@@ -57,7 +57,7 @@ class Authenticator:
         """Check presented credentials against a freshly read user record (None: unknown user)."""
         started = self._clock.monotonic()
         user_key = f"{presented.tenant_id}/{presented.username}".lower()
-        self._check_rate(presented.source, user_key)
+        self._check_rate((self._by_source, presented.source), (self._by_user, user_key))
         if record is None:
             await self._verifier.verify_dummy(presented.password)
             return await self._fail(presented, user_key, started, "unknown user")
@@ -71,18 +71,15 @@ class Authenticator:
     async def reject_malformed(self, source: str, reason: str) -> NoReturn:
         """No usable credentials at all: the same answer and delay as any other failure."""
         started = self._clock.monotonic()
-        if self._by_source.blocked(source):
-            raise RateLimited(
-                "Too many failed authentication attempts, try again later",
-                retry_after_seconds=self._by_source.retry_after(source),
-            )
+        self._check_rate((self._by_source, source))
         self._by_source.record_failure(source)
         log.warning("authentication failed from %s: %s", source, reason)
         await self._delay(started)
         raise Unauthenticated(reason=reason)
 
-    def _check_rate(self, source: str, user_key: str) -> None:
-        for limiter, key in ((self._by_source, source), (self._by_user, user_key)):
+    @staticmethod
+    def _check_rate(*limits: tuple[FailureLimiter, str]) -> None:
+        for limiter, key in limits:
             if limiter.blocked(key):
                 raise RateLimited(
                     "Too many failed authentication attempts, try again later",

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import asyncpg
@@ -33,26 +33,20 @@ class _Executor:
 
     async def fetch_one(self, sql: str, params: Params | None = None) -> Row | None:
         text, args = _arguments(sql, params)
-        try:
+        with _storable_values():
             found: Row | None = await self._connection.fetchrow(text, *args)
-        except asyncpg.DataError as exc:
-            raise _invalid(exc) from exc
         return found
 
     async def fetch_all(self, sql: str, params: Params | None = None) -> Sequence[Row]:
         text, args = _arguments(sql, params)
-        try:
+        with _storable_values():
             found: Sequence[Row] = await self._connection.fetch(text, *args)
-        except asyncpg.DataError as exc:
-            raise _invalid(exc) from exc
         return found
 
     async def execute(self, sql: str, params: Params | None = None) -> int:
         text, args = _arguments(sql, params)
-        try:
+        with _storable_values():
             status: str = await self._connection.execute(text, *args)
-        except asyncpg.DataError as exc:
-            raise _invalid(exc) from exc
         # "UPDATE 3", "DELETE 1", "INSERT 0 1": the last word is the row count.
         last = status.rsplit(" ", 1)[-1]
         return int(last) if last.isdigit() else 0
@@ -62,15 +56,17 @@ class _Executor:
         batch = [[row[name] for name in names] for row in rows]
         if not batch:
             return
-        try:
+        with _storable_values():
             await self._connection.executemany(text, batch)
-        except asyncpg.DataError as exc:
-            raise _invalid(exc) from exc
 
 
-def _invalid(exc: asyncpg.DataError) -> InvalidInput:
-    # A last line of defence: the edges refuse such values (NUL characters) before they get here.
-    return InvalidInput("A value cannot be stored: text must be valid UTF-8 without NUL characters")
+@contextmanager
+def _storable_values() -> Iterator[None]:
+    """A last line of defence: the edges refuse values PostgreSQL cannot store (NUL characters)."""
+    try:
+        yield
+    except asyncpg.DataError as exc:
+        raise InvalidInput("A value cannot be stored: text must be valid UTF-8 without NUL characters") from exc
 
 
 class FairGate:
@@ -146,13 +142,12 @@ class PostgresDatabase:
         return self._pool
 
     async def fetch_one(self, sql: str, params: Params | None = None) -> Row | None:
-        """The polling path: one pooled round trip, no context-manager layers."""
+        """The polling path: one pooled round trip, without the executor layer."""
         text, args = _arguments(sql, params)
         try:
-            async with self._gate:
-                found: Row | None = await self._ready().fetchrow(text, *args)
-        except asyncpg.DataError as exc:
-            raise _invalid(exc) from exc
+            with _storable_values():
+                async with self._gate:
+                    found: Row | None = await self._ready().fetchrow(text, *args)
         except _UNREACHABLE as exc:
             raise Unavailable("The database is not reachable.") from exc
         return found

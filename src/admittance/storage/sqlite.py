@@ -51,21 +51,9 @@ class _ReadExecutor:
         raise RuntimeError("the read path does not write")
 
 
-class _WriteExecutor:
+class _WriteExecutor(_ReadExecutor):
     """Runs the statements of an open write transaction on the event loop: once BEGIN IMMEDIATE holds
     the write lock, a statement in WAL mode takes microseconds and never waits on another writer."""
-
-    dialect: Dialect = SQLITE
-
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        self._connection = connection
-
-    async def fetch_one(self, sql: str, params: Params | None = None) -> Row | None:
-        found: Row | None = _guard(lambda: self._connection.execute(sql, params or {}).fetchone())
-        return found
-
-    async def fetch_all(self, sql: str, params: Params | None = None) -> list[Row]:
-        return _guard(lambda: self._connection.execute(sql, params or {}).fetchall())
 
     async def execute(self, sql: str, params: Params | None = None) -> int:
         return _guard(lambda: self._connection.execute(sql, params or {}).rowcount)
@@ -90,6 +78,7 @@ class SqliteDatabase:
     def __init__(self, path: Path) -> None:
         self._path = path
         self._reader: sqlite3.Connection | None = None
+        self._read_executor: _ReadExecutor | None = None
         self._writer: sqlite3.Connection | None = None
         self._waiter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-lock-wait")
         self._lock: asyncio.Lock | None = None
@@ -97,6 +86,7 @@ class SqliteDatabase:
     async def open(self) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         self._reader = _connect(self._path, query_only=True)
+        self._read_executor = _ReadExecutor(self._reader)
         self._writer = _connect(self._path, query_only=False)
         self._lock = asyncio.Lock()
 
@@ -105,18 +95,17 @@ class SqliteDatabase:
             if connection is not None:
                 connection.close()
         self._reader = self._writer = None
+        self._read_executor = None
         self._waiter.shutdown(wait=True)
 
     async def fetch_one(self, sql: str, params: Params | None = None) -> Row | None:
-        assert self._reader is not None, "database not open"
-        reader = self._reader
-        found: Row | None = _guard(lambda: reader.execute(sql, params or {}).fetchone())
-        return found
+        assert self._read_executor is not None, "database not open"
+        return await self._read_executor.fetch_one(sql, params)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[_ReadExecutor]:
-        assert self._reader is not None, "database not open"
-        yield _ReadExecutor(self._reader)
+        assert self._read_executor is not None, "database not open"
+        yield self._read_executor
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_WriteExecutor]:
