@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -115,6 +116,67 @@ external_ids = Table(
     Column("managed_object_id", AutoId, ForeignKey("managed_objects.id", ondelete="CASCADE"), nullable=False),
     PrimaryKeyConstraint("tenant_id", "type", "value"),
     Index("ix_external_ids_managed_object", "managed_object_id"),
+)
+
+# Group membership: a group's child assets (subgroups and devices). A child may sit in several groups.
+child_assets = Table(
+    "child_assets",
+    metadata,
+    Column("parent_id", AutoId, ForeignKey("managed_objects.id", ondelete="CASCADE"), nullable=False),
+    Column("child_id", AutoId, ForeignKey("managed_objects.id", ondelete="CASCADE"), nullable=False),
+    Column("tenant_id", String(63), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    PrimaryKeyConstraint("parent_id", "child_id"),
+    Index("ix_child_assets_child", "child_id"),
+)
+
+# Background jobs: a queue in the database. `cursor` is the number of input rows already applied;
+# it advances in the same transaction as the rows it covers, so a killed job resumes exactly there.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(63), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("creator", String(1100), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("options", Text, nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("cursor", Integer, nullable=False),
+    Column("created_count", Integer, nullable=False),
+    Column("updated_count", Integer, nullable=False),
+    Column("failed_count", Integer, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("attempts", Integer, nullable=False),
+    Column("lease_owner", String(100), nullable=True),
+    Column("lease_expires_at", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("started_at", BigInteger, nullable=True),
+    Column("finished_at", BigInteger, nullable=True),
+    Index("ix_jobs_status_created", "status", "created_at"),
+    Index("ix_jobs_tenant_created", "tenant_id", "created_at"),
+)
+
+# A job's input (a manifest of up to tens of MB), apart from the job row so listing jobs stays light.
+job_inputs = Table(
+    "job_inputs",
+    metadata,
+    Column("job_id", String(36), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("content", LargeBinary, nullable=False),
+)
+
+# Per-row results worth keeping: failures (with the raw line, for the "fix and re-upload" CSV) and
+# credential updates. Created rows are only counted.
+job_rows = Table(
+    "job_rows",
+    metadata,
+    Column("job_id", String(36), ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("line", Integer, nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("device_id", String(1000), nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("raw", Text, nullable=True),
+    PrimaryKeyConstraint("job_id", "line"),
 )
 
 audit_events = Table(
