@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from admittance.devices import InventoryService, RegistrationService
+from admittance.devices.bulk.engine import BulkImporter
 from admittance.identity import Authenticator, AuthPolicy, IdentityService, PasswordPolicy
 from admittance.identity.service import FirstStart
 from admittance.kernel.clock import Clock, SystemClock
@@ -34,6 +35,7 @@ class Services:
     identity: IdentityService
     registrations: RegistrationService
     inventory: InventoryService
+    bulk: BulkImporter
     verifier: CredentialVerifier
 
     async def close(self) -> None:
@@ -91,6 +93,7 @@ async def build_services(settings: Settings, *, clock: Clock | None = None) -> S
             storage, authenticator, pepper, clock, max_token_failures=settings.security_token_max_failures
         ),
         inventory=InventoryService(storage, clock),
+        bulk=BulkImporter(storage, hasher, pepper, clock),
         verifier=verifier,
     )
 

@@ -44,6 +44,11 @@ class Settings:
     auth_failures_per_user: int = 10
     security_token_max_failures: int = 3
     db_pool_size: int = 10
+    max_manifest_bytes: int = 50 * 1024 * 1024  # bulk registration files (CSV manifests)
+    worker: bool = True  # run the background job worker inside `admittance serve`
+    worker_id: str = ""  # names this process's job leases; empty: host name and process id
+    job_lease_seconds: float = 60.0  # a job whose worker stopped renewing this long is taken over
+    job_max_attempts: int = 3  # a job that lost its worker this often is failed, not retried
 
     @property
     def database(self) -> DatabaseLocation:
@@ -131,6 +136,10 @@ def validate(settings: Settings) -> None:
         raise SettingsError("workers must be at least 1")
     if settings.max_body_bytes < 1024:
         raise SettingsError("max_body_bytes must be at least 1024")
+    if settings.max_manifest_bytes < 1024:
+        raise SettingsError("max_manifest_bytes must be at least 1024")
+    if settings.job_lease_seconds < 1 or settings.job_max_attempts < 1:
+        raise SettingsError("job_lease_seconds and job_max_attempts must be at least 1")
     if settings.dev_mode:
         return
     key = settings.secret_key

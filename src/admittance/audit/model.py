@@ -16,12 +16,24 @@ class AuditTag(StrEnum):
     REGISTRATION_BLOCKED = "devices:registration:block"
     REGISTRATION_DELETED = "devices:registration:delete"
     CREDENTIALS_ISSUED = "devices:credentials:issue"
+    DEVICE_IMPORTED = "devices:bulk:create"
+    DEVICE_REIMPORTED = "devices:bulk:update-credentials"
+    BULK_IMPORTED = "devices:bulk:import"
+    JOB_SUBMITTED = "jobs:job:submit"
+    JOB_FINISHED = "jobs:job:finish"
+    PASSWORDS_WRAPPED = "identity:password:wrap"
     MANAGED_OBJECT_CREATED = "inventory:managed-object:create"
     EXTERNAL_ID_CREATED = "inventory:external-id:create"
     TENANT_CREATED = "identity:tenant:create"
     USER_CREATED = "identity:user:create"
     USER_PASSWORD_CHANGED = "identity:user:set-password"  # noqa: S105 - an audit tag name, not a secret
     AUTH_FAILED = "identity:authentication:fail"
+    MANAGED_OBJECT_UPDATED = "inventory:managed-object:update"
+    MANAGED_OBJECT_DELETED = "inventory:managed-object:delete"
+    EXTERNAL_ID_DELETED = "inventory:external-id:delete"
+    CHILD_ASSET_ASSIGNED = "inventory:child-asset:assign"
+    CHILD_ASSET_UNASSIGNED = "inventory:child-asset:unassign"
+    USER_DELETED = "identity:user:delete"
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from admittance.identity.model import SecurityTokenPolicy
 from admittance.kernel.errors import InvalidInput, InvalidState
+from admittance.kernel.text import has_control_chars
 
 MAX_DEVICE_ID_CHARS = 1000
 # Index entries in PostgreSQL are limited to ~2.7 kB; 1000 four-byte characters would not fit.
@@ -107,7 +108,7 @@ def validate_device_id(device_id: str) -> str:
         raise InvalidInput(
             f"id must have at most {MAX_DEVICE_ID_BYTES} bytes in UTF-8", entity="registration_request", field="id"
         )
-    if any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in device_id):
+    if has_control_chars(device_id, c1=True):
         raise InvalidInput("id must not contain control characters", entity="registration_request", field="id")
     if ":" in device_id:
         raise InvalidInput(

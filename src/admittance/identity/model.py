@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from admittance.kernel.errors import InvalidInput
 from admittance.kernel.principal import Principal
+from admittance.kernel.text import has_control_chars
 
 
 class SecurityTokenPolicy(StrEnum):
@@ -115,5 +116,5 @@ class PasswordPolicy:
             )
         if password.lower() == username.lower():
             raise InvalidInput("password must differ from the username", entity="user", field="password")
-        if any(ord(ch) < 32 or ord(ch) == 127 for ch in password):
+        if has_control_chars(password):
             raise InvalidInput("password must not contain control characters", entity="user", field="password")

@@ -21,7 +21,14 @@ from argon2 import PasswordHasher as Argon2Hasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from admittance.kernel.clock import Clock
-from admittance.kernel.secrets import HMAC_SCHEME, Pepper
+from admittance.kernel.secrets import HMAC_SCHEME, Pepper, is_random_enough
+
+# A supplied secret that is not random enough, keyed by the pepper until the background job wraps it.
+PENDING_SCHEME = "hmac-sha256-pending"
+# argon2id over that keyed digest: the wrapping needs no plaintext, and a stolen database and pepper
+# together still cost an argon2id per guess.
+WRAPPED_SCHEME = "argon2id-hmac"
+_FAST_PREFIXES = (HMAC_SCHEME + "$", PENDING_SCHEME + "$")
 
 
 class PasswordHasher:
@@ -42,15 +49,37 @@ class PasswordHasher:
         """Keyed HMAC, only for server-generated secrets of >= 128 bits."""
         return self._pepper.password_hash(password)
 
+    def hash_supplied(self, password: str) -> str:
+        """A password someone chose for a device in bulk (a manifest). Microseconds, so a 100,000-row
+        import fits in a minute: the keyed HMAC now, final when the secret is random enough, else
+        pending until `wrap_pending` (a background job) puts argon2id over it (ADR 0006)."""
+        digest = self._pepper.digest("password", password)
+        return f"{HMAC_SCHEME}${digest}" if is_random_enough(password) else f"{PENDING_SCHEME}${digest}"
+
+    def wrap_pending(self, stored: str) -> str:
+        """argon2id over a pending keyed digest. Slow by design: call it off the event loop."""
+        scheme, _, digest = stored.partition("$")
+        if scheme != PENDING_SCHEME:
+            raise ValueError("only a pending keyed digest can be wrapped")
+        return f"{WRAPPED_SCHEME}${self._argon2.hash(digest)}"
+
     @staticmethod
     def is_slow(stored: str) -> bool:
-        return not stored.startswith(HMAC_SCHEME + "$")
+        return not stored.startswith(_FAST_PREFIXES)
 
     def verify(self, password: str, stored: str) -> bool:
-        if not self.is_slow(stored):
+        scheme, _, rest = stored.partition("$")
+        if scheme == HMAC_SCHEME:
             return self._pepper.verify_password_hash(password, stored)
+        if scheme == PENDING_SCHEME:
+            return hmac.compare_digest(self._pepper.digest("password", password).encode(), rest.encode())
+        if scheme == WRAPPED_SCHEME:
+            return self._argon2_verify(rest, self._pepper.digest("password", password))
+        return self._argon2_verify(stored, password)
+
+    def _argon2_verify(self, encoded: str, secret: str) -> bool:
         try:
-            return self._argon2.verify(stored, password)
+            return self._argon2.verify(encoded, secret)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 

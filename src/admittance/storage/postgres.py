@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from admittance.kernel.errors import InvalidInput, Unavailable
+from admittance.kernel.errors import Conflict, InvalidInput, Unavailable
 from admittance.storage.database import Params, Row
 from admittance.storage.dialect import POSTGRESQL, Dialect, positional
 
@@ -67,6 +67,9 @@ def _storable_values() -> Iterator[None]:
         yield
     except asyncpg.DataError as exc:
         raise InvalidInput("A value cannot be stored: text must be valid UTF-8 without NUL characters") from exc
+    except asyncpg.IntegrityConstraintViolationError as exc:
+        # Use cases settle uniqueness with ON CONFLICT; reaching this is a race with another writer.
+        raise Conflict("The change conflicts with data stored meanwhile; try again.") from exc
 
 
 class FairGate:

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from admittance.kernel.errors import Unavailable
+from admittance.kernel.errors import Conflict, Unavailable
 from admittance.storage.database import Params, Row
 from admittance.storage.dialect import SQLITE, Dialect
 
@@ -140,6 +140,9 @@ class SqliteDatabase:
 def _guard(work: Callable[[], T]) -> T:
     try:
         return work()
+    except sqlite3.IntegrityError as exc:
+        # Use cases settle uniqueness with ON CONFLICT; reaching this is a race with another writer.
+        raise Conflict("The change conflicts with data stored meanwhile; try again.") from exc
     except sqlite3.OperationalError as exc:
         if "locked" in str(exc) or "busy" in str(exc) or "unable to open" in str(exc):
             raise Unavailable("The database is busy; try again.") from exc

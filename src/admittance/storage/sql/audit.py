@@ -9,24 +9,32 @@ from admittance.kernel.clock import from_millis, to_millis
 from admittance.storage.database import Executor
 from admittance.storage.sql import rows
 
+_INSERT = (
+    "INSERT INTO audit_events (tenant_id, at, actor, tag, subject, detail) "
+    "VALUES (:tenant, :at, :actor, :tag, :subject, :detail)"
+)
+
+
+def _params(event: AuditEvent) -> dict[str, object]:
+    return {
+        "tenant": event.tenant_id,
+        "at": to_millis(event.at),
+        "actor": event.actor,
+        "tag": event.tag.value,
+        "subject": event.subject,
+        "detail": rows.dumps(event.detail),
+    }
+
 
 class SqlAuditStore:
     def __init__(self, executor: Executor) -> None:
         self._db = executor
 
     async def record(self, event: AuditEvent) -> None:
-        await self._db.execute(
-            "INSERT INTO audit_events (tenant_id, at, actor, tag, subject, detail) "
-            "VALUES (:tenant, :at, :actor, :tag, :subject, :detail)",
-            {
-                "tenant": event.tenant_id,
-                "at": to_millis(event.at),
-                "actor": event.actor,
-                "tag": event.tag.value,
-                "subject": event.subject,
-                "detail": rows.dumps(event.detail),
-            },
-        )
+        await self._db.execute(_INSERT, _params(event))
+
+    async def record_many(self, events: list[AuditEvent]) -> None:
+        await self._db.execute_many(_INSERT, [_params(event) for event in events])
 
     async def list_for_subject(self, tenant_id: str, subject: str, limit: int = 100) -> list[AuditEvent]:
         found = await self._db.fetch_all(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from admittance.devices.model import RegistrationRequest, RegistrationStatus
 from admittance.kernel.clock import to_millis
@@ -16,30 +17,36 @@ COLUMNS = (
 )
 
 
+INSERT = (
+    f"INSERT INTO registration_requests ({COLUMNS}) VALUES (:id, :tenant_id, :status, :owner, :group_id, "
+    ":type, :custom_properties, :security_token_digest, :enrollment_token_digest, :token_failures, "
+    ":created_at, :updated_at)"
+)
+
+
+def request_params(request: RegistrationRequest) -> dict[str, Any]:
+    return {
+        "id": request.id,
+        "tenant_id": request.tenant_id,
+        "status": request.status.value,
+        "owner": request.owner,
+        "group_id": request.group_id,
+        "type": request.type,
+        "custom_properties": rows.dumps(request.custom_properties),
+        "security_token_digest": request.security_token_digest,
+        "enrollment_token_digest": request.enrollment_token_digest,
+        "token_failures": request.token_failures,
+        "created_at": to_millis(request.created_at),
+        "updated_at": to_millis(request.updated_at),
+    }
+
+
 class SqlRegistrationStore:
     def __init__(self, executor: Executor) -> None:
         self._db = executor
 
     async def insert(self, request: RegistrationRequest) -> bool:
-        row = await self._db.fetch_one(
-            f"INSERT INTO registration_requests ({COLUMNS}) VALUES (:id, :tenant_id, :status, :owner, :group_id, "
-            ":type, :custom_properties, :security_token_digest, :enrollment_token_digest, :token_failures, "
-            ":created_at, :updated_at) ON CONFLICT (id) DO NOTHING RETURNING id",
-            {
-                "id": request.id,
-                "tenant_id": request.tenant_id,
-                "status": request.status.value,
-                "owner": request.owner,
-                "group_id": request.group_id,
-                "type": request.type,
-                "custom_properties": rows.dumps(request.custom_properties),
-                "security_token_digest": request.security_token_digest,
-                "enrollment_token_digest": request.enrollment_token_digest,
-                "token_failures": request.token_failures,
-                "created_at": to_millis(request.created_at),
-                "updated_at": to_millis(request.updated_at),
-            },
-        )
+        row = await self._db.fetch_one(INSERT + " ON CONFLICT (id) DO NOTHING RETURNING id", request_params(request))
         return row is not None
 
     async def get(self, request_id: str, *, for_update: bool = False) -> RegistrationRequest | None:

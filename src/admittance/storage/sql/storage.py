@@ -13,6 +13,7 @@ from admittance.kernel.clock import Clock
 from admittance.storage.database import Database, Executor
 from admittance.storage.sql import inventory, issuance, rows
 from admittance.storage.sql.audit import SqlAuditStore
+from admittance.storage.sql.bulk import SqlBulkStore
 from admittance.storage.sql.identity import SqlTenantStore, SqlUserStore, auth_record
 from admittance.storage.sql.inventory import SqlInventoryStore
 from admittance.storage.sql.registrations import SqlRegistrationStore
@@ -27,6 +28,7 @@ class SqlUnitOfWork:
         self.registrations = SqlRegistrationStore(executor)
         self.inventory = SqlInventoryStore(executor)
         self.audit = SqlAuditStore(executor)
+        self.bulk = SqlBulkStore(executor)
         self.executor = executor
 
 

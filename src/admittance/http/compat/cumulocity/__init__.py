@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from admittance.http.basic_auth import BasicAuthenticator
-from admittance.http.compat.cumulocity import device_routes, registration_routes
+from admittance.http.compat.cumulocity import bulk_routes, device_routes, registration_routes
 from admittance.http.compat.cumulocity.errors import render
 from admittance.http.state import AppState
 
@@ -13,7 +13,11 @@ PATH_PREFIXES = ("/devicecontrol/", "/inventory/", "/identity/", "/user/", "/ten
 
 
 def routes(state: AppState, auth: BasicAuthenticator) -> list[BaseRoute]:
-    return [*registration_routes.routes(state, auth), *device_routes.routes(state, auth)]
+    return [
+        *registration_routes.routes(state, auth),
+        *bulk_routes.routes(state, auth),
+        *device_routes.routes(state, auth),
+    ]
 
 
 def polling_lane(state: AppState, auth: BasicAuthenticator) -> tuple[str, registration_routes.Handler]:

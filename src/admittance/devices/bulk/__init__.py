@@ -1,0 +1,1 @@
+"""Bulk device registration from manifests (Cumulocity's CSV format): reading, checking, applying."""

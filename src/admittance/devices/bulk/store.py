@@ -1,0 +1,106 @@
+"""What bulk import needs from storage: one read of everything a chunk of rows touches, group paths,
+and one batched write of the chunk's plan, all inside the caller's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from admittance.audit import AuditEvent
+from admittance.devices.model import RegistrationRequest, RegistrationStatus
+from admittance.identity.model import UserKind
+
+
+@dataclass(frozen=True, slots=True)
+class ExistingUser:
+    id: int
+    kind: UserKind
+
+
+@dataclass(frozen=True, slots=True)
+class ExistingObject:
+    id: int
+    name: str | None
+    type: str | None
+    fragments: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ExistingRequest:
+    tenant_id: str
+    status: RegistrationStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The stored state a chunk of rows of one tenant touches, read in a few statements."""
+
+    tenant_exists: bool
+    device_limit: int | None
+    device_count: int
+    users: dict[str, ExistingUser]  # by username
+    external_ids: dict[tuple[str, str], int]  # (type, value) -> managed object id
+    objects: dict[int, ExistingObject]  # the objects those external ids name
+    requests: dict[str, ExistingRequest]  # by request (device) id
+
+
+@dataclass(slots=True)
+class DevicePlan:
+    """One device's managed object: created (object_id None) or updated, with its new external ids."""
+
+    owner: str
+    name: str | None
+    type: str | None
+    fragments: dict[str, Any]
+    object_id: int | None = None
+    new_external_ids: list[tuple[str, str]] = field(default_factory=list)
+    group_id: int | None = None
+
+
+@dataclass(slots=True)
+class WritePlan:
+    tenant_id: str
+    new_users: list[tuple[str, str]] = field(default_factory=list)  # username, password hash
+    password_updates: list[tuple[int, str]] = field(default_factory=list)  # user id, password hash
+    devices: list[DevicePlan] = field(default_factory=list)
+    new_requests: list[RegistrationRequest] = field(default_factory=list)
+    accepted_requests: list[tuple[str, str | None]] = field(default_factory=list)  # id, enrollment digest
+    deleted_requests: list[str] = field(default_factory=list)
+    audit: list[AuditEvent] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupPath:
+    id: int  # the last group of the path
+    created: list[int]  # the groups that had to be created
+
+
+class BulkStore(Protocol):
+    async def snapshot(
+        self,
+        tenant_id: str,
+        usernames: Sequence[str],
+        external_ids: Sequence[tuple[str, str]],
+        request_ids: Sequence[str],
+    ) -> Snapshot: ...
+
+    async def group_path(self, tenant_id: str, owner: str, path: Sequence[str], now: datetime) -> GroupPath:
+        """The id of the last group of `path`, creating the missing groups (root: c8y_DeviceGroup,
+        below: c8y_DeviceSubgroup) and their membership."""
+        ...
+
+    async def write(self, plan: WritePlan, now: datetime) -> None: ...
+
+    async def record_audit(self, events: list[AuditEvent]) -> None: ...
+
+
+class BulkTransaction(Protocol):
+    @property
+    def bulk(self) -> BulkStore: ...
+
+
+class BulkStorage(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[BulkTransaction]: ...

@@ -1,0 +1,284 @@
+"""Bulk import in SQL: a chunk's reads in a handful of IN-list queries and its writes as multi-row
+INSERTs (with RETURNING, on both databases) and executemany batches. Every statement runs inside
+the caller's transaction."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from admittance.audit import AuditEvent
+from admittance.devices.bulk.store import (
+    ExistingObject,
+    ExistingRequest,
+    ExistingUser,
+    GroupPath,
+    Snapshot,
+    WritePlan,
+)
+from admittance.devices.model import RegistrationStatus
+from admittance.identity.model import UserKind
+from admittance.kernel.clock import to_millis
+from admittance.kernel.principal import Role
+from admittance.storage.database import Executor
+from admittance.storage.sql import rows
+from admittance.storage.sql.audit import SqlAuditStore
+from admittance.storage.sql.registrations import INSERT as INSERT_REQUEST
+from admittance.storage.sql.registrations import request_params
+
+GROUP_TYPE = "c8y_DeviceGroup"
+SUBGROUP_TYPE = "c8y_DeviceSubgroup"
+GROUP_FRAGMENTS = rows.dumps({"c8y_IsDeviceGroup": {}})
+_IN_LIST_MAX = 500  # parameters per IN list; a chunk's lists are split to stay below it
+
+
+def _placeholders(prefix: str, values: Sequence[Any], params: dict[str, Any]) -> str:
+    names = []
+    for index, value in enumerate(values):
+        name = f"{prefix}{index}"
+        params[name] = value
+        names.append(f":{name}")
+    return ", ".join(names)
+
+
+def _slices(values: Sequence[Any]) -> list[Sequence[Any]]:
+    return [values[start : start + _IN_LIST_MAX] for start in range(0, len(values), _IN_LIST_MAX)]
+
+
+class SqlBulkStore:
+    def __init__(self, executor: Executor) -> None:
+        self._db = executor
+
+    async def snapshot(
+        self,
+        tenant_id: str,
+        usernames: Sequence[str],
+        external_ids: Sequence[tuple[str, str]],
+        request_ids: Sequence[str],
+    ) -> Snapshot:
+        tenant = await self._db.fetch_one("SELECT device_limit FROM tenants WHERE id = :tenant", {"tenant": tenant_id})
+        limit = tenant["device_limit"] if tenant else None
+        count = 0
+        if limit is not None:
+            found = await self._db.fetch_one(
+                "SELECT count(*) AS n FROM users WHERE tenant_id = :tenant AND kind = :kind",
+                {"tenant": tenant_id, "kind": UserKind.DEVICE.value},
+            )
+            count = int(found["n"]) if found else 0
+        users = await self._users(tenant_id, usernames)
+        mapping = await self._external_ids(tenant_id, external_ids)
+        return Snapshot(
+            tenant_exists=tenant is not None,
+            device_limit=limit,
+            device_count=count,
+            users=users,
+            external_ids=mapping,
+            objects=await self._objects(tenant_id, sorted(set(mapping.values()))),
+            requests=await self._requests(request_ids),
+        )
+
+    async def _users(self, tenant_id: str, usernames: Sequence[str]) -> dict[str, ExistingUser]:
+        found: dict[str, ExistingUser] = {}
+        for part in _slices(usernames):
+            params: dict[str, Any] = {"tenant": tenant_id}
+            names = _placeholders("u", part, params)
+            for row in await self._db.fetch_all(
+                f"SELECT id, username, kind FROM users WHERE tenant_id = :tenant AND username IN ({names})", params
+            ):
+                found[row["username"]] = ExistingUser(row["id"], UserKind(row["kind"]))
+        return found
+
+    async def _external_ids(self, tenant_id: str, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        found: dict[tuple[str, str], int] = {}
+        for part in _slices(pairs):
+            params: dict[str, Any] = {"tenant": tenant_id}
+            tuples = []
+            for index, (id_type, value) in enumerate(part):
+                params[f"t{index}"], params[f"v{index}"] = id_type, value
+                tuples.append(f"(:t{index}, :v{index})")
+            for row in await self._db.fetch_all(
+                "SELECT type, value, managed_object_id FROM external_ids WHERE tenant_id = :tenant "
+                f"AND (type, value) IN (VALUES {', '.join(tuples)})",
+                params,
+            ):
+                found[(row["type"], row["value"])] = row["managed_object_id"]
+        return found
+
+    async def _objects(self, tenant_id: str, ids: Sequence[int]) -> dict[int, ExistingObject]:
+        found: dict[int, ExistingObject] = {}
+        for part in _slices(ids):
+            params: dict[str, Any] = {"tenant": tenant_id}
+            names = _placeholders("m", part, params)
+            for row in await self._db.fetch_all(
+                f"SELECT id, name, type, fragments FROM managed_objects WHERE tenant_id = :tenant AND id IN ({names})",
+                params,
+            ):
+                found[row["id"]] = ExistingObject(row["id"], row["name"], row["type"], orjson.loads(row["fragments"]))
+        return found
+
+    async def _requests(self, request_ids: Sequence[str]) -> dict[str, ExistingRequest]:
+        found: dict[str, ExistingRequest] = {}
+        for part in _slices(request_ids):
+            params: dict[str, Any] = {}
+            names = _placeholders("r", part, params)
+            for row in await self._db.fetch_all(
+                f"SELECT id, tenant_id, status FROM registration_requests WHERE id IN ({names})", params
+            ):
+                found[row["id"]] = ExistingRequest(row["tenant_id"], RegistrationStatus(row["status"]))
+        return found
+
+    async def group_path(self, tenant_id: str, owner: str, path: Sequence[str], now: datetime) -> GroupPath:
+        parent: int | None = None
+        created: list[int] = []
+        locked = False
+        for name in path:
+            found = await self._find_group(tenant_id, parent, name)
+            if found is None and not locked and self._db.dialect.name == "postgresql":
+                # Two imports creating the same group at once would make two; one waits for the other.
+                await self._db.execute("SELECT pg_advisory_xact_lock(:key)", {"key": _lock_key("groups", tenant_id)})
+                locked = True
+                found = await self._find_group(tenant_id, parent, name)
+            if found is None:
+                found = await self._create_group(tenant_id, owner, parent, name, now)
+                created.append(found)
+            parent = found
+        assert parent is not None
+        return GroupPath(parent, created)
+
+    async def _find_group(self, tenant_id: str, parent: int | None, name: str) -> int | None:
+        if parent is None:
+            row = await self._db.fetch_one(
+                "SELECT id FROM managed_objects WHERE tenant_id = :tenant AND type = :type AND name = :name "
+                "ORDER BY id LIMIT 1",
+                {"tenant": tenant_id, "type": GROUP_TYPE, "name": name},
+            )
+        else:
+            row = await self._db.fetch_one(
+                "SELECT mo.id FROM child_assets c JOIN managed_objects mo ON mo.id = c.child_id "
+                "WHERE c.parent_id = :parent AND mo.type = :type AND mo.name = :name ORDER BY mo.id LIMIT 1",
+                {"parent": parent, "type": SUBGROUP_TYPE, "name": name},
+            )
+        return int(row["id"]) if row else None
+
+    async def _create_group(self, tenant_id: str, owner: str, parent: int | None, name: str, now: datetime) -> int:
+        row = await self._db.fetch_one(
+            "INSERT INTO managed_objects (tenant_id, owner, name, type, fragments, created_at, updated_at) "
+            "VALUES (:tenant, :owner, :name, :type, :fragments, :now, :now) RETURNING id",
+            {
+                "tenant": tenant_id,
+                "owner": owner,
+                "name": name,
+                "type": GROUP_TYPE if parent is None else SUBGROUP_TYPE,
+                "fragments": GROUP_FRAGMENTS,
+                "now": to_millis(now),
+            },
+        )
+        assert row is not None
+        if parent is not None:
+            await self._db.execute(
+                "INSERT INTO child_assets (parent_id, child_id, tenant_id) VALUES (:parent, :child, :tenant)",
+                {"parent": parent, "child": row["id"], "tenant": tenant_id},
+            )
+        return int(row["id"])
+
+    async def write(self, plan: WritePlan, now: datetime) -> None:
+        at = to_millis(now)
+        tenant = plan.tenant_id
+        user_ids = [user_id for user_id, _ in plan.password_updates]
+        user_ids += await self._insert_users(tenant, plan.new_users, at)
+        await self._db.execute_many(
+            "UPDATE users SET password_hash = :hash, password_changed_at = :now WHERE id = :id",
+            [{"id": user_id, "hash": password_hash, "now": at} for user_id, password_hash in plan.password_updates],
+        )
+        await self._db.execute_many(
+            "INSERT INTO user_roles (user_id, role) VALUES (:id, :role) ON CONFLICT DO NOTHING",
+            [{"id": user_id, "role": Role.DEVICE.value} for user_id in user_ids],
+        )
+        await self._write_devices(plan, at)
+        await self._db.execute_many(
+            "DELETE FROM registration_requests WHERE id = :id AND tenant_id = :tenant",
+            [{"id": request_id, "tenant": tenant} for request_id in plan.deleted_requests],
+        )
+        await self._db.execute_many(
+            "UPDATE registration_requests SET status = :status, enrollment_token_digest = :digest, "
+            "token_failures = 0, updated_at = :now WHERE id = :id AND tenant_id = :tenant",
+            [
+                {"id": request_id, "digest": digest, "tenant": tenant, "now": at, "status": "ACCEPTED"}
+                for request_id, digest in plan.accepted_requests
+            ],
+        )
+        # No ON CONFLICT: a request created meanwhile is a Conflict, and the chunk is settled row by row.
+        await self._db.execute_many(INSERT_REQUEST, [request_params(request) for request in plan.new_requests])
+        await self.record_audit(plan.audit)
+
+    async def _insert_users(self, tenant: str, new_users: list[tuple[str, str]], at: int) -> list[int]:
+        ids: list[int] = []
+        for part in _slices(new_users):
+            params: dict[str, Any] = {"tenant": tenant, "kind": UserKind.DEVICE.value, "now": at, "enabled": True}
+            values = []
+            for index, (username, password_hash) in enumerate(part):
+                params[f"u{index}"], params[f"h{index}"] = username, password_hash
+                values.append(f"(:tenant, :u{index}, :h{index}, :kind, :enabled, :now, :now)")
+            found = await self._db.fetch_all(
+                "INSERT INTO users (tenant_id, username, password_hash, kind, enabled, created_at, "
+                f"password_changed_at) VALUES {', '.join(values)} RETURNING id",
+                params,
+            )
+            ids.extend(row["id"] for row in found)
+        return ids
+
+    async def _write_devices(self, plan: WritePlan, at: int) -> None:
+        created = [device for device in plan.devices if device.object_id is None]
+        updated = [device for device in plan.devices if device.object_id is not None]
+        for part in _slices(created):
+            params: dict[str, Any] = {"tenant": plan.tenant_id, "now": at}
+            values = []
+            for index, device in enumerate(part):
+                params[f"o{index}"], params[f"n{index}"] = device.owner, device.name
+                params[f"t{index}"], params[f"f{index}"] = device.type, rows.dumps(device.fragments)
+                values.append(f"(:tenant, :o{index}, :n{index}, :t{index}, :f{index}, :now, :now)")
+            found = await self._db.fetch_all(
+                "INSERT INTO managed_objects (tenant_id, owner, name, type, fragments, created_at, updated_at) "
+                f"VALUES {', '.join(values)} RETURNING id, owner",
+                params,
+            )
+            ids = {row["owner"]: row["id"] for row in found}  # owners (device users) are unique in a chunk
+            for device in part:
+                device.object_id = ids[device.owner]
+        await self._db.execute_many(
+            "UPDATE managed_objects SET name = :name, type = :type, fragments = :fragments, updated_at = :now "
+            "WHERE id = :id",
+            [
+                {"id": d.object_id, "name": d.name, "type": d.type, "fragments": rows.dumps(d.fragments), "now": at}
+                for d in updated
+            ],
+        )
+        await self._db.execute_many(
+            "INSERT INTO external_ids (tenant_id, type, value, managed_object_id) VALUES (:tenant, :type, :value, :mo)",
+            [
+                {"tenant": plan.tenant_id, "type": id_type, "value": value, "mo": device.object_id}
+                for device in plan.devices
+                for id_type, value in device.new_external_ids
+            ],
+        )
+        await self._db.execute_many(
+            "INSERT INTO child_assets (parent_id, child_id, tenant_id) VALUES (:parent, :child, :tenant) "
+            "ON CONFLICT DO NOTHING",
+            [
+                {"parent": device.group_id, "child": device.object_id, "tenant": plan.tenant_id}
+                for device in plan.devices
+                if device.group_id is not None
+            ],
+        )
+
+    async def record_audit(self, events: list[AuditEvent]) -> None:
+        await SqlAuditStore(self._db).record_many(events)
+
+
+def _lock_key(scope: str, name: str) -> int:
+    """A stable signed 64-bit advisory lock key."""
+    return int.from_bytes(hashlib.sha256(f"{scope}:{name}".encode()).digest()[:8], "big", signed=True)
