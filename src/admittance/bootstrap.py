@@ -10,8 +10,10 @@ from pathlib import Path
 
 from admittance.devices import InventoryService, RegistrationService
 from admittance.devices.bulk.engine import BulkImporter
+from admittance.devices.bulk.export import ManifestExporter
 from admittance.identity import Authenticator, AuthPolicy, IdentityService, PasswordPolicy
 from admittance.identity.service import FirstStart
+from admittance.jobs import JobRunner, JobService
 from admittance.kernel.clock import Clock, SystemClock
 from admittance.kernel.errors import Unavailable
 from admittance.kernel.passwords import CredentialVerifier, PasswordHasher
@@ -36,9 +38,13 @@ class Services:
     registrations: RegistrationService
     inventory: InventoryService
     bulk: BulkImporter
+    exporter: ManifestExporter
+    jobs: JobService
+    runner: JobRunner
     verifier: CredentialVerifier
 
     async def close(self) -> None:
+        self.runner.close()
         self.verifier.close()
         await self.database.close()
 
@@ -83,6 +89,19 @@ async def build_services(settings: Settings, *, clock: Clock | None = None) -> S
     )
     identity = IdentityService(storage, authenticator, verifier, hasher, clock, PasswordPolicy())
     audit_failure.identity = identity
+    bulk = BulkImporter(storage, hasher, pepper, clock)
+    jobs = JobService(storage, bulk, clock)
+    runner = JobRunner(
+        storage,
+        jobs,
+        bulk,
+        hasher,
+        clock,
+        worker_id=settings.worker_id,
+        lease_seconds=settings.job_lease_seconds,
+        max_attempts=settings.job_max_attempts,
+    )
+    jobs.wake = runner.wake
     return Services(
         settings=settings,
         clock=clock,
@@ -93,7 +112,10 @@ async def build_services(settings: Settings, *, clock: Clock | None = None) -> S
             storage, authenticator, pepper, clock, max_token_failures=settings.security_token_max_failures
         ),
         inventory=InventoryService(storage, clock),
-        bulk=BulkImporter(storage, hasher, pepper, clock),
+        bulk=bulk,
+        exporter=ManifestExporter(storage),
+        jobs=jobs,
+        runner=runner,
         verifier=verifier,
     )
 

@@ -3,53 +3,19 @@ the HTTP API, built by the same composition root."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
-from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
-from admittance.bootstrap import Services, build_services, first_start
+from admittance.bootstrap import first_start
+from admittance.cli.common import run_services, settings_from
+from admittance.cli.devices import devices, jobs, worker
 from admittance.identity import SecurityTokenPolicy
-from admittance.kernel.errors import AdmittanceError
 from admittance.kernel.secrets import random_password
-from admittance.settings import ENV_PREFIX, Settings, SettingsError, load_settings
+from admittance.settings import ENV_PREFIX
 from admittance.storage import migrate
-
-T = TypeVar("T")
-
-
-def _settings(ctx: click.Context, **overrides: Any) -> Settings:
-    root = ctx.find_root()
-    config = root.params.get("config")
-    common = {"data_dir": root.params.get("data_dir"), "database_url": root.params.get("database_url")}
-    try:
-        return load_settings(
-            os.environ, config_file=Path(config) if config else None, overrides={**common, **overrides}
-        )
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
-def _run(settings: Settings, work: Callable[[Services], Awaitable[T]]) -> T:
-    async def main() -> T:
-        services = await build_services(settings)
-        try:
-            return await work(services)
-        finally:
-            await services.close()
-
-    try:
-        migrate.upgrade(settings.database)
-        return asyncio.run(main())
-    except AdmittanceError as exc:
-        raise click.ClickException(exc.message) from exc
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from exc
 
 
 @click.group()
@@ -78,9 +44,9 @@ def serve(
     """Migrate the database, create the first tenants and users if needed, and serve HTTP."""
     import uvicorn
 
-    settings = _settings(ctx, host=host, port=port, workers=workers)
+    settings = settings_from(ctx, host=host, port=port, workers=workers)
     if serve_data_dir or serve_database_url:
-        settings = _settings(
+        settings = settings_from(
             ctx,
             host=host,
             port=port,
@@ -88,7 +54,7 @@ def serve(
             data_dir=serve_data_dir or settings.data_dir,
             database_url=serve_database_url or settings.database_url,
         )
-    created = _run(settings, first_start)
+    created = run_services(settings, first_start)
     base = settings.public_url or f"http://{settings.host}:{settings.port}"
     click.echo(f"Admittance is starting at {base}")
     if created is not None:
@@ -137,7 +103,7 @@ def config() -> None:
 @click.pass_context
 def config_check(ctx: click.Context) -> None:
     """Print the effective settings (secrets redacted) and refuse unsafe ones."""
-    settings = _settings(ctx)
+    settings = settings_from(ctx)
     click.echo(json.dumps(settings.redacted(), indent=2))
     click.echo("settings OK")
 
@@ -151,7 +117,7 @@ def db() -> None:
 @click.pass_context
 def db_upgrade(ctx: click.Context) -> None:
     """Apply every pending migration."""
-    settings = _settings(ctx)
+    settings = settings_from(ctx)
     migrate.upgrade(settings.database)
     click.echo(f"database at revision {migrate.current_revision(settings.database)}")
 
@@ -173,8 +139,8 @@ def tenants() -> None:
 @click.pass_context
 def tenants_create(ctx: click.Context, tenant_id: str, security_token_policy: str, device_limit: int | None) -> None:
     """Create a tenant."""
-    tenant = _run(
-        _settings(ctx),
+    tenant = run_services(
+        settings_from(ctx),
         lambda s: s.identity.create_tenant(
             tenant_id, policy=SecurityTokenPolicy(security_token_policy), device_limit=device_limit, actor="cli"
         ),
@@ -186,7 +152,7 @@ def tenants_create(ctx: click.Context, tenant_id: str, security_token_policy: st
 @click.pass_context
 def tenants_list(ctx: click.Context) -> None:
     """List tenants."""
-    for tenant in _run(_settings(ctx), lambda s: s.identity.list_tenants()):
+    for tenant in run_services(settings_from(ctx), lambda s: s.identity.list_tenants()):
         limit = "" if tenant.device_limit is None else f" device-limit={tenant.device_limit}"
         click.echo(f"{tenant.id}\tsecurity-token-policy={tenant.security_token_policy.value}{limit}")
 
@@ -219,8 +185,8 @@ def users_create(
 ) -> None:
     """Create a user."""
     secret, generated = _password_option(password, generate)
-    user = _run(
-        _settings(ctx),
+    user = run_services(
+        settings_from(ctx),
         lambda s: s.identity.create_user(tenant_id, username, secret, roles, generated=generated, actor="cli"),
     )
     click.echo(f"created user {user.tenant_id}/{user.username}")
@@ -233,7 +199,7 @@ def users_create(
 @click.pass_context
 def users_list(ctx: click.Context, tenant_id: str) -> None:
     """List the users of a tenant."""
-    for user in _run(_settings(ctx), lambda s: s.identity.list_users(tenant_id)):
+    for user in run_services(settings_from(ctx), lambda s: s.identity.list_users(tenant_id)):
         state = "enabled" if user.enabled else "disabled"
         click.echo(f"{user.username}\t{user.kind.value}\t{state}\t{','.join(sorted(user.roles))}")
 
@@ -247,9 +213,15 @@ def users_list(ctx: click.Context, tenant_id: str) -> None:
 def users_set_password(ctx: click.Context, tenant_id: str, username: str, password: str | None, generate: bool) -> None:
     """Set a user's password (also rotates the bootstrap user: --tenant management devicebootstrap)."""
     secret, generated = _password_option(password, generate)
-    _run(
-        _settings(ctx), lambda s: s.identity.set_password(tenant_id, username, secret, generated=generated, actor="cli")
+    run_services(
+        settings_from(ctx),
+        lambda s: s.identity.set_password(tenant_id, username, secret, generated=generated, actor="cli"),
     )
     click.echo(f"password changed for {tenant_id}/{username}")
     if generated:
         click.echo(f"password: {secret}")
+
+
+main.add_command(devices)
+main.add_command(jobs)
+main.add_command(worker)

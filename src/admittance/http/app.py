@@ -3,6 +3,7 @@ middleware on the device polling path), one error rendering per surface."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,11 +17,12 @@ from starlette.types import Receive, Scope, Send
 
 from admittance import __version__
 from admittance.bootstrap import Services, build_services
-from admittance.http import errors
+from admittance.http import errors, native
 from admittance.http.basic_auth import BasicAuthenticator
 from admittance.http.compat import cumulocity
 from admittance.http.compat.cumulocity.registration_routes import Handler
 from admittance.http.state import AppState
+from admittance.jobs.runner import stop_task
 from admittance.kernel.errors import AdmittanceError
 from admittance.settings import Settings
 
@@ -68,9 +70,13 @@ def create_app(settings: Settings, services: Services | None = None) -> FastLane
             return
         built = await build_services(settings)
         state.set(built)
+        stop = asyncio.Event()
+        worker = asyncio.create_task(built.runner.run_forever(stop)) if settings.worker else None
         try:
             yield
         finally:
+            if worker is not None:
+                await stop_task(worker, stop)
             state.set(None)
             await built.close()
 
@@ -80,7 +86,11 @@ def create_app(settings: Settings, services: Services | None = None) -> FastLane
 
     async def index(_request: Request) -> Response:
         return JSONResponse(
-            {"name": "Admittance", "version": __version__, "apis": {"cumulocity": "/devicecontrol/newDeviceRequests"}}
+            {
+                "name": "Admittance",
+                "version": __version__,
+                "apis": {"cumulocity": "/devicecontrol/newDeviceRequests", "admittance": native.PREFIX + "/jobs"},
+            }
         )
 
     app = Starlette(
@@ -88,6 +98,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastLane
             Route("/", index, methods=["GET"]),
             Route("/health", health, methods=["GET"]),
             *cumulocity.routes(state, auth),
+            *native.routes(state, auth),
         ],
         exception_handlers={
             AdmittanceError: rendering.domain_error,

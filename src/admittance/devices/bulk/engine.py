@@ -32,7 +32,7 @@ from admittance.devices.model import RegistrationRequest, RegistrationStatus
 from admittance.identity.model import UserKind
 from admittance.kernel.clock import Clock
 from admittance.kernel.errors import Conflict, InvalidInput
-from admittance.kernel.passwords import PasswordHasher
+from admittance.kernel.passwords import PENDING_SCHEME, PasswordHasher
 from admittance.kernel.principal import Principal, Role
 from admittance.kernel.secrets import Pepper
 
@@ -47,6 +47,7 @@ class RowOutcome:
     device_id: str | None
     reason: str | None = None
     raw: str = ""
+    pending_password: bool = False  # the password was stored as a pending keyed digest
 
 
 @dataclass(slots=True)
@@ -56,6 +57,7 @@ class ImportReport:
     updated: int = 0
     failed: int = 0
     outcomes: list[RowOutcome] = field(default_factory=list)  # credential updates and failures only
+    pending_passwords: int = 0  # stored as pending keyed digests: a password-wrap job has work
 
     @property
     def successful(self) -> int:
@@ -63,6 +65,7 @@ class ImportReport:
 
     def add(self, outcomes: Sequence[RowOutcome]) -> None:
         for outcome in outcomes:
+            self.pending_passwords += outcome.pending_password
             if outcome.status is RowStatus.CREATED:
                 self.created += 1
                 continue
@@ -77,6 +80,7 @@ class ImportReport:
 class PreparedImport:
     rows: list[DeviceRow | RowFailure]
     full: bool
+    columns: tuple[str, ...]
     separator: str
     encoding: str
 
@@ -118,7 +122,7 @@ class BulkImporter:
         manifest = parse(data)
         columns = read_columns(manifest)
         rows = read_rows(manifest, columns, principal.tenant_id, may_choose_tenant=principal.in_management_tenant)
-        return PreparedImport(rows, columns.full, manifest.separator_name, manifest.encoding)
+        return PreparedImport(rows, columns.full, manifest.columns, manifest.separator, manifest.encoding)
 
     async def run(
         self,
@@ -226,6 +230,9 @@ class _Secrets:
     def password_hash(self, password: str) -> str:
         return self.hasher.hash_supplied(password)
 
+    def is_pending(self, stored: str) -> bool:
+        return stored.startswith(PENDING_SCHEME + "$")
+
     def otp_digest(self, otp: str | None) -> str | None:
         return self.pepper.digest(ENROLLMENT_PURPOSE, otp) if otp else None
 
@@ -250,6 +257,7 @@ class _ChunkPlanner:
         self._now = now
         self._groups: dict[tuple[str, ...], int] = {}
         self._new_devices = 0
+        self._pending_lines: set[int] = set()
 
     async def plan(self, row: DeviceRow) -> RowOutcome:
         try:
@@ -274,7 +282,9 @@ class _ChunkPlanner:
                 {"line": row.line, "source": "bulk"},
             )
         )
-        return RowOutcome(row.line, status, row.device_id, raw=row.raw)
+        return RowOutcome(
+            row.line, status, row.device_id, raw=row.raw, pending_password=row.line in self._pending_lines
+        )
 
     async def _request(self, row: DeviceRow) -> RowStatus:
         existing = self._snapshot.requests.get(row.device_id)
@@ -309,6 +319,8 @@ class _ChunkPlanner:
             raise _Refused(f"You reached the limit of {snapshot.device_limit} devices in this tenant")
         assert row.password is not None
         password_hash = self._secrets.password_hash(row.password)
+        if self._secrets.is_pending(password_hash):
+            self._pending_lines.add(row.line)
         device.group_id = await self._group(row.path)
         if user is None:
             self._new_devices += 1

@@ -200,10 +200,12 @@ def _masked(row: ManifestRow, columns: Columns, secrets: set[int], separator: st
     if not secrets:
         return row.raw
     out = io.StringIO()
-    csv.writer(out, delimiter=separator, lineterminator="").writerow(
+    # The writer quotes a cell holding a character of the line terminator: with "\r\n", a cell with
+    # a line break stays quoted (with "" it would not, and the row would no longer be one CSV row).
+    csv.writer(out, delimiter=separator, lineterminator="\r\n").writerow(
         "" if position in secrets else cell for position, cell in enumerate(row.cells)
     )
-    return out.getvalue()
+    return out.getvalue().removesuffix("\r\n")
 
 
 def _cell(row: ManifestRow, columns: Columns, name: str) -> str:
@@ -278,6 +280,15 @@ def _refuse_formulas(row: ManifestRow, columns: Columns) -> None:
             f"The {_column_name(columns, position)} cell starts with {text[0]!r}: cells that begin with =, +, - or @ "
             "are refused because spreadsheets run them as formulas (a plain number such as -5 is fine)"
         )
+
+
+def neutralize_formula(cell: str) -> str:
+    """A cell for a file people open in spreadsheets: one that would run as a formula gets a leading
+    apostrophe (OWASP's advice for CSV injection)."""
+    text = cell.strip()
+    if text.startswith(_FORMULA_STARTS) and not _NUMBER.fullmatch(text):
+        return "'" + cell
+    return cell
 
 
 def _column_name(columns: Columns, position: int) -> str:

@@ -78,6 +78,25 @@ class GroupPath:
     created: list[int]  # the groups that had to be created
 
 
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    id: int
+    owner: str
+    owner_is_device: bool  # the owner is a device user (so the device has a password)
+    name: str | None
+    type: str | None
+    fragments: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryDump:
+    """A tenant's registry as stored: every managed object, external id and membership."""
+
+    objects: list[StoredObject]
+    external_ids: list[tuple[int, str, str]]  # managed object id, type, value
+    memberships: list[tuple[int, int]]  # parent id, child id
+
+
 class BulkStore(Protocol):
     async def snapshot(
         self,
@@ -96,6 +115,8 @@ class BulkStore(Protocol):
 
     async def record_audit(self, events: list[AuditEvent]) -> None: ...
 
+    async def registry_dump(self, tenant_id: str) -> RegistryDump: ...
+
 
 class BulkTransaction(Protocol):
     @property
@@ -104,3 +125,5 @@ class BulkTransaction(Protocol):
 
 class BulkStorage(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[BulkTransaction]: ...
+
+    def read(self) -> AbstractAsyncContextManager[BulkTransaction]: ...

@@ -17,7 +17,9 @@ from admittance.devices.bulk.store import (
     ExistingRequest,
     ExistingUser,
     GroupPath,
+    RegistryDump,
     Snapshot,
+    StoredObject,
     WritePlan,
 )
 from admittance.devices.model import RegistrationStatus
@@ -274,6 +276,38 @@ class SqlBulkStore:
                 if device.group_id is not None
             ],
         )
+
+    async def registry_dump(self, tenant_id: str) -> RegistryDump:
+        params = {"tenant": tenant_id, "device": UserKind.DEVICE.value}
+        objects = [
+            StoredObject(
+                row["id"],
+                row["owner"],
+                row["owner_kind"] == UserKind.DEVICE.value,
+                row["name"],
+                row["type"],
+                orjson.loads(row["fragments"]),
+            )
+            for row in await self._db.fetch_all(
+                "SELECT mo.id, mo.owner, mo.name, mo.type, mo.fragments, u.kind AS owner_kind FROM managed_objects mo "
+                "LEFT JOIN users u ON u.tenant_id = mo.tenant_id AND u.username = mo.owner "
+                "WHERE mo.tenant_id = :tenant ORDER BY mo.id",
+                params,
+            )
+        ]
+        external_ids = [
+            (row["managed_object_id"], row["type"], row["value"])
+            for row in await self._db.fetch_all(
+                "SELECT managed_object_id, type, value FROM external_ids WHERE tenant_id = :tenant", params
+            )
+        ]
+        memberships = [
+            (row["parent_id"], row["child_id"])
+            for row in await self._db.fetch_all(
+                "SELECT parent_id, child_id FROM child_assets WHERE tenant_id = :tenant", params
+            )
+        ]
+        return RegistryDump(objects, external_ids, memberships)
 
     async def record_audit(self, events: list[AuditEvent]) -> None:
         await SqlAuditStore(self._db).record_many(events)

@@ -16,6 +16,7 @@ from admittance.storage.sql.audit import SqlAuditStore
 from admittance.storage.sql.bulk import SqlBulkStore
 from admittance.storage.sql.identity import SqlTenantStore, SqlUserStore, auth_record
 from admittance.storage.sql.inventory import SqlInventoryStore
+from admittance.storage.sql.jobs import SqlJobStore
 from admittance.storage.sql.registrations import SqlRegistrationStore
 
 
@@ -29,6 +30,7 @@ class SqlUnitOfWork:
         self.inventory = SqlInventoryStore(executor)
         self.audit = SqlAuditStore(executor)
         self.bulk = SqlBulkStore(executor)
+        self.jobs = SqlJobStore(executor)
         self.executor = executor
 
 

@@ -1,0 +1,141 @@
+"""Use cases of jobs: submit a manifest as a background import, read a job, its rows, and the file of
+its failed rows to fix and upload again."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict
+
+from admittance.audit import AuditEvent, AuditTag
+from admittance.devices.bulk.engine import BulkImporter
+from admittance.devices.bulk.rows import REASON_COLUMN, RowStatus, neutralize_formula
+from admittance.jobs.model import Job, JobKind, JobRow, JobStatus
+from admittance.jobs.store import JobsStorage
+from admittance.kernel.clock import Clock
+from admittance.kernel.errors import NotFound
+from admittance.kernel.paging import Page, PageRequest
+from admittance.kernel.principal import Principal, Role
+
+ENTITY = "job"
+
+
+def principal_options(principal: Principal) -> dict[str, object]:
+    """The submitter, kept with the job: the worker acts with the rights they had when submitting."""
+    document = asdict(principal)
+    document["roles"] = sorted(principal.roles)
+    return document
+
+
+def principal_from(options: dict[str, object]) -> Principal:
+    document = dict(options)
+    roles = document.pop("roles")
+    assert isinstance(roles, list)
+    return Principal(**document, roles=frozenset(roles))  # type: ignore[arg-type]
+
+
+class JobService:
+    def __init__(
+        self, storage: JobsStorage, importer: BulkImporter, clock: Clock, *, wake: Callable[[], None] | None = None
+    ) -> None:
+        self._storage = storage
+        self._importer = importer
+        self._clock = clock
+        self.wake: Callable[[], None] = wake or (lambda: None)  # set by the composition root
+
+    async def submit_import(self, principal: Principal, data: bytes) -> Job:
+        """Check the whole file now (a broken file is refused at once), then queue it."""
+        self._importer.authorize(principal)
+        prepared = await asyncio.to_thread(self._importer.prepare, principal, data)
+        now = self._clock.now()
+        job = Job(
+            id=str(uuid.uuid4()),
+            tenant_id=principal.tenant_id,
+            kind=JobKind.DEVICE_IMPORT,
+            creator=principal.username,
+            status=JobStatus.PENDING,
+            created_at=now,
+            updated_at=now,
+            total=len(prepared.rows),
+            options={
+                "principal": principal_options(principal),
+                "columns": list(prepared.columns),
+                "separator": prepared.separator,
+            },
+        )
+        await self._insert(job, data, principal.username)
+        return job
+
+    async def submit_password_wrap(self, tenant_id: str, actor: str) -> Job | None:
+        """Queue argon2id wrapping of a tenant's pending keyed digests, unless a job for it is queued."""
+        async with self._storage.read() as tx:
+            if await tx.jobs.exists_unfinished(tenant_id, JobKind.PASSWORD_WRAP):
+                return None
+            pending = await tx.jobs.count_pending_password_hashes(tenant_id)
+        if not pending:
+            return None
+        now = self._clock.now()
+        job = Job(
+            id=str(uuid.uuid4()),
+            tenant_id=tenant_id,
+            kind=JobKind.PASSWORD_WRAP,
+            creator=actor,
+            status=JobStatus.PENDING,
+            created_at=now,
+            updated_at=now,
+            total=pending,
+        )
+        await self._insert(job, None, actor)
+        return job
+
+    async def _insert(self, job: Job, content: bytes | None, actor: str) -> None:
+        async with self._storage.transaction() as tx:
+            await tx.jobs.insert(job, content)
+            await tx.audit.record(
+                AuditEvent(
+                    AuditTag.JOB_SUBMITTED, job.tenant_id, actor, job.id, job.created_at, {"kind": job.kind.value}
+                )
+            )
+        self.wake()
+
+    async def get(self, principal: Principal, job_id: str) -> Job:
+        principal.require(Role.DEVICE_CONTROL_READ, Role.DEVICE_CONTROL_ADMIN)
+        async with self._storage.read() as tx:
+            job = await tx.jobs.get(job_id)
+        if job is None or not principal.can_see_tenant(job.tenant_id):
+            raise NotFound(f"There is no job {job_id}", entity=ENTITY)
+        return job
+
+    async def list_jobs(self, principal: Principal, page: PageRequest) -> Page[Job]:
+        principal.require(Role.DEVICE_CONTROL_READ, Role.DEVICE_CONTROL_ADMIN)
+        scope = None if principal.in_management_tenant else principal.tenant_id
+        async with self._storage.read() as tx:
+            return await tx.jobs.page(scope, page)
+
+    async def rows(
+        self, principal: Principal, job_id: str, status: RowStatus | None, page: PageRequest
+    ) -> Page[JobRow]:
+        await self.get(principal, job_id)
+        async with self._storage.read() as tx:
+            return await tx.jobs.rows(job_id, status.value if status else None, page)
+
+    async def failed_rows_csv(self, principal: Principal, job_id: str) -> str:
+        """The failed rows in the uploaded file's own columns plus FAILURE_REASON (which an upload
+        ignores), secrets emptied: fill them in, fix the rows, upload the file again."""
+        job = await self.get(principal, job_id)
+        if job.kind is not JobKind.DEVICE_IMPORT:
+            raise NotFound(f"Job {job_id} imports no file", entity=ENTITY)
+        columns = [str(name) for name in job.options.get("columns", [])]
+        separator = str(job.options.get("separator", ";"))
+        async with self._storage.read() as tx:
+            failed = await tx.jobs.all_rows(job_id, RowStatus.FAILED.value)
+        out = io.StringIO()
+        writer = csv.writer(out, delimiter=separator, lineterminator="\r\n")
+        writer.writerow([*columns, REASON_COLUMN])
+        for row in failed:
+            cells = next(csv.reader([row.raw], delimiter=separator)) if row.raw else [""] * len(columns)
+            writer.writerow([*(neutralize_formula(cell) for cell in cells), f"line {row.line}: {row.reason}"])
+        return out.getvalue()
