@@ -218,6 +218,16 @@ class BulkImporter:
             await tx.bulk.record_audit([event])
 
 
+def _merged(stored: dict[str, Any], imported: dict[str, Any]) -> dict[str, Any]:
+    """The stored fragments with the file's values laid over them; objects merge key by key, so a
+    re-upload never drops what the device itself reported (e.g. c8y_Mobile.imei next to iccid)."""
+    merged = dict(stored)
+    for key, value in imported.items():
+        current = merged.get(key)
+        merged[key] = _merged(current, value) if isinstance(current, dict) and isinstance(value, dict) else value
+    return merged
+
+
 def _failed(row: DeviceRow | RowFailure, reason: str) -> RowOutcome:
     return RowOutcome(row.line, RowStatus.FAILED, row.device_id, reason, row.raw)
 
@@ -374,7 +384,7 @@ class _ChunkPlanner:
             row.username,
             row.name or existing.name,
             row.type or existing.type,
-            {**existing.fragments, **row.fragments},
+            _merged(existing.fragments, row.fragments),
             existing.id,
             new_ids,
         )
