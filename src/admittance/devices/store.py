@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from admittance.audit import AuditEvent, AuditStore
-from admittance.devices.inventory_model import ExternalId, ManagedObject
+from admittance.devices.inventory_model import AssetReference, ExternalId, InventoryFilter, ManagedObject, Relations
 from admittance.devices.model import RegistrationRequest, RegistrationStatus, RequestState
 from admittance.identity.model import SecurityTokenPolicy, UserAuthRecord
 from admittance.identity.store import TenantStore, UserStore
@@ -49,6 +50,8 @@ class RegistrationStore(Protocol):
 
 
 class InventoryStore(Protocol):
+    """Managed objects, external ids and group membership. Every method is confined to `tenant_id`."""
+
     async def create_managed_object(
         self,
         tenant_id: str,
@@ -59,13 +62,63 @@ class InventoryStore(Protocol):
         now: datetime,
     ) -> ManagedObject: ...
 
-    async def get_managed_object(self, tenant_id: str, mo_id: int) -> ManagedObject | None: ...
+    async def get_managed_object(
+        self, tenant_id: str, mo_id: int, *, for_update: bool = False
+    ) -> ManagedObject | None: ...
+
+    async def page_managed_objects(
+        self, tenant_id: str, filters: InventoryFilter, page: PageRequest
+    ) -> Page[ManagedObject]:
+        """In id order."""
+        ...
+
+    async def relations(self, tenant_id: str, mo_ids: Sequence[int], limit: int) -> dict[int, Relations]:
+        """Child assets and asset parents of each object, in id order, at most `limit` of each: one query
+        for all of them. Objects without any are absent."""
+        ...
+
+    async def update_managed_object(self, mo: ManagedObject) -> bool:
+        """Write name, type, fragments and updated_at. False when the object is gone."""
+        ...
+
+    async def delete_managed_objects(self, tenant_id: str, root_id: int, *, cascade: bool) -> list[ManagedObject]:
+        """Delete the object (with `cascade`, also every child asset below it, recursively) with its external
+        ids and memberships; the deleted objects, root first when it existed."""
+        ...
+
+    async def delete_device_user(self, tenant_id: str, username: str) -> bool:
+        """Delete the user if it is a device user (never a person or the bootstrap user)."""
+        ...
 
     async def add_external_id(self, external_id: ExternalId) -> bool:
         """False when the (type, value) pair is taken in the tenant."""
         ...
 
     async def find_external_id(self, tenant_id: str, id_type: str, value: str) -> ExternalId | None: ...
+
+    async def external_ids_of(self, tenant_id: str, mo_id: int) -> list[ExternalId]:
+        """In (type, value) order."""
+        ...
+
+    async def delete_external_id(self, tenant_id: str, id_type: str, value: str) -> bool: ...
+
+    async def page_child_assets(self, tenant_id: str, parent_id: int, page: PageRequest) -> Page[AssetReference]:
+        """In child id order."""
+        ...
+
+    async def lock_hierarchy(self, tenant_id: str) -> None:
+        """Serialize membership changes of the tenant until the transaction ends (cycle checks stay true)."""
+        ...
+
+    async def in_subtree(self, tenant_id: str, root_id: int, candidate_id: int) -> bool:
+        """True when `candidate_id` is `root_id` or one of its child assets, at any depth."""
+        ...
+
+    async def add_child_asset(self, tenant_id: str, parent_id: int, child_id: int) -> bool:
+        """False when the child is already assigned to that parent."""
+        ...
+
+    async def remove_child_asset(self, tenant_id: str, parent_id: int, child_id: int) -> bool: ...
 
 
 class DevicesTransaction(Protocol):
