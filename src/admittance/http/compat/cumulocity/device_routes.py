@@ -1,4 +1,4 @@
-"""What a device calls right after bootstrap: currentUser, external id lookup, managed objects."""
+"""What a device calls right after bootstrap: currentUser and external ids (managed objects: inventory_routes)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from admittance.devices.inventory_model import parse_id
 from admittance.http.basic_auth import BasicAuthenticator
 from admittance.http.body import path_text, read_json_object
-from admittance.http.compat.cumulocity import media
+from admittance.http.compat.cumulocity import inventory_routes, media
 from admittance.http.compat.cumulocity import representations as rep
 from admittance.http.state import AppState
 from admittance.kernel.errors import InvalidInput
@@ -41,22 +42,25 @@ def routes(state: AppState, auth: BasicAuthenticator) -> list[Route]:
         document = rep.external_id(created, base(request))
         return media.created_or_updated(request, document, 201, media.EXTERNAL_ID, {"location": document["self"]})
 
-    async def create_managed_object(request: Request) -> Response:
+    async def list_external_ids(request: Request) -> Response:
         principal = await auth.principal(request)
-        body = await read_json_object(request, state.services.settings.max_body_bytes)
-        created = await state.services.inventory.create_managed_object(principal, body)
-        document = rep.managed_object(created, base(request))
-        return media.created_or_updated(request, document, 201, media.MANAGED_OBJECT, {"location": document["self"]})
+        mo_id = path_text(request, "id")
+        found = await state.services.inventory.external_ids_of(principal, mo_id)
+        document = rep.external_ids(parse_id(mo_id), found, base(request))
+        return media.json_response(document, 200, media.EXTERNAL_ID_COLLECTION)
 
-    async def get_managed_object(request: Request) -> Response:
+    async def delete_external_id(request: Request) -> Response:
         principal = await auth.principal(request)
-        found = await state.services.inventory.get_managed_object(principal, path_text(request, "id"))
-        return media.json_response(rep.managed_object(found, base(request)), 200, media.MANAGED_OBJECT)
+        await state.services.inventory.delete_external_id(
+            principal, path_text(request, "type"), path_text(request, "value")
+        )
+        return Response(status_code=204)
 
     return [
         Route("/user/currentUser", current_user, methods=["GET"]),
         Route("/identity/externalIds/{type}/{value:path}", find_external_id, methods=["GET"]),
+        Route("/identity/externalIds/{type}/{value:path}", delete_external_id, methods=["DELETE"]),
+        Route("/identity/globalIds/{id}/externalIds", list_external_ids, methods=["GET"]),
         Route("/identity/globalIds/{id}/externalIds", add_external_id, methods=["POST"]),
-        Route("/inventory/managedObjects", create_managed_object, methods=["POST"]),
-        Route("/inventory/managedObjects/{id}", get_managed_object, methods=["GET"]),
+        *inventory_routes.routes(state, auth),
     ]

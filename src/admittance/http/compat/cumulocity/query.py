@@ -1,4 +1,4 @@
-"""Cumulocity paging parameters: pageSize (default 5, at most 2000, larger trimmed) and currentPage."""
+"""Cumulocity query parameters: paging (pageSize default 5, at most 2000, larger trimmed; currentPage) and flags."""
 
 from __future__ import annotations
 
@@ -25,3 +25,13 @@ def page_request(query: Mapping[str, str]) -> PageRequest:
     current = _positive(query, "currentPage", 1)
     with_total = any(query.get(flag, "").lower() == "true" for flag in ("withTotalPages", "withTotalElements"))
     return PageRequest(current, size, with_total)
+
+
+def flag(query: Mapping[str, str], name: str, default: bool) -> bool:
+    """A boolean parameter: true or false in any case; absent or empty is the default."""
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() not in ("true", "false"):
+        raise InvalidInput(f"{name} must be true or false", field=name)
+    return raw.lower() == "true"

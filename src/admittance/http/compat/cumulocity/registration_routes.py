@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from starlette.requests import Request
@@ -108,7 +109,10 @@ def routes(state: AppState, auth: BasicAuthenticator) -> list[Route]:
         page = await state.services.registrations.list_requests(
             principal, page_request(query), RegistrationStatus(status) if status else None
         )
-        document = rep.collection(page, media.base_url(request, public_url), COLLECTION_PATH, query)
+        base = media.base_url(request, public_url)
+        document = rep.collection(
+            page, base, COLLECTION_PATH, query, "newDeviceRequests", partial(rep.new_device_request, base=base)
+        )
         return media.json_response(document, 200, media.NEW_DEVICE_REQUEST_COLLECTION)
 
     async def get_one(request: Request) -> Response:

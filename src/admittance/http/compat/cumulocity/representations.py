@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 from admittance.devices import ExternalId, IssuedCredentials, ManagedObject, RegistrationRequest
+from admittance.devices.inventory_model import AssetReference
 from admittance.kernel.paging import Page
 from admittance.kernel.principal import Principal
+
+T = TypeVar("T")
+_RELATIONS = ("childDevices", "childAssets", "childAdditions", "deviceParents", "assetParents", "additionParents")
 
 
 def timestamp(moment: datetime) -> str:
@@ -39,7 +44,11 @@ def new_device_request(request: RegistrationRequest, base: str) -> dict[str, Any
     return document
 
 
-def collection(page: Page[RegistrationRequest], base: str, path: str, query: dict[str, str]) -> dict[str, Any]:
+def collection(
+    page: Page[T], base: str, path: str, query: Mapping[str, str], key: str, item: Callable[[T], dict[str, Any]]
+) -> dict[str, Any]:
+    """A paged collection: `self`, the items under `key`, `statistics`, and `next`/`prev` links that keep
+    the query's filters."""
     size, current = page.request.size, page.request.page
 
     def link(number: int) -> str:
@@ -53,7 +62,7 @@ def collection(page: Page[RegistrationRequest], base: str, path: str, query: dic
             statistics["totalElements"] = page.total
     document: dict[str, Any] = {
         "self": link(current),
-        "newDeviceRequests": [new_device_request(item, base) for item in page.items],
+        key: [item(entry) for entry in page.items],
         "statistics": statistics,
     }
     if page.has_more:
@@ -73,8 +82,24 @@ def device_credentials(credentials: IssuedCredentials, base: str) -> dict[str, s
     }
 
 
+def managed_object_link(base: str, mo_id: int) -> str:
+    return f"{base}/inventory/managedObjects/{mo_id}"
+
+
+def _reference(base: str, target: AssetReference, link: str) -> dict[str, Any]:
+    managed: dict[str, Any] = {"id": str(target.id), "self": managed_object_link(base, target.id)}
+    if target.name is not None:
+        managed["name"] = target.name
+    return {"managedObject": managed, "self": link}
+
+
+def child_asset(base: str, parent_id: int, child: AssetReference) -> dict[str, Any]:
+    """The reference from a parent to one of its child assets."""
+    return _reference(base, child, f"{managed_object_link(base, parent_id)}/childAssets/{child.id}")
+
+
 def managed_object(mo: ManagedObject, base: str) -> dict[str, Any]:
-    self_link = f"{base}/inventory/managedObjects/{mo.id}"
+    self_link = managed_object_link(base, mo.id)
     document: dict[str, Any] = dict(mo.fragments)
     document.update(
         {
@@ -89,8 +114,15 @@ def managed_object(mo: ManagedObject, base: str) -> dict[str, Any]:
         document["name"] = mo.name
     if mo.type is not None:
         document["type"] = mo.type
-    for relation in ("childDevices", "childAssets", "childAdditions", "deviceParents", "assetParents"):
-        document.setdefault(relation, {"self": f"{self_link}/{relation}", "references": []})
+    references = {
+        "childAssets": [child_asset(base, mo.id, child) for child in mo.relations.child_assets],
+        "assetParents": [
+            _reference(base, parent, f"{managed_object_link(base, parent.id)}/childAssets/{mo.id}")
+            for parent in mo.relations.asset_parents
+        ],
+    }
+    for relation in _RELATIONS:
+        document[relation] = {"self": f"{self_link}/{relation}", "references": references.get(relation, [])}
     return document
 
 
@@ -101,8 +133,15 @@ def external_id(external: ExternalId, base: str) -> dict[str, Any]:
         "self": f"{base}/identity/externalIds/{segment(external.type)}/{segment(external.value)}",
         "managedObject": {
             "id": str(external.managed_object_id),
-            "self": f"{base}/inventory/managedObjects/{external.managed_object_id}",
+            "self": managed_object_link(base, external.managed_object_id),
         },
+    }
+
+
+def external_ids(mo_id: int, found: list[ExternalId], base: str) -> dict[str, Any]:
+    return {
+        "self": f"{base}/identity/globalIds/{mo_id}/externalIds",
+        "externalIds": [external_id(external, base) for external in found],
     }
 
 
