@@ -27,7 +27,10 @@ async def read_upload(request: Request, max_bytes: int, *, raw_allowed: bool = F
         if raw_allowed:
             accepted += ", or the CSV itself as text/csv"
         raise UnsupportedMediaType(f"Unsupported media type {content_type or '(none)'}: send {accepted}")
-    body = await read_body(request, max_bytes + _MULTIPART_OVERHEAD)
+    try:
+        body = await read_body(request, max_bytes + _MULTIPART_OVERHEAD)
+    except PayloadTooLarge:  # name the configured limit, not the one with the multipart allowance
+        raise PayloadTooLarge(f"The file is larger than the limit of {max_bytes} bytes") from None
 
     async def once() -> AsyncGenerator[bytes, None]:
         yield body

@@ -368,7 +368,8 @@ def _fail_duplicates(results: list[DeviceRow | RowFailure]) -> list[DeviceRow | 
     for result in results:
         if isinstance(result, DeviceRow):
             lines_by_key[("id", result.tenant_id, result.device_id)].append(result.line)
-            for id_type, value in result.external_ids[1:]:
+            # Every external id, the IDTYPE/ID one too: one row's ID may be another row's external-<type>.
+            for id_type, value in result.external_ids:
                 lines_by_key[("external", result.tenant_id, id_type, value)].append(result.line)
     duplicated = {key: lines for key, lines in lines_by_key.items() if len(lines) > 1}
     if not duplicated:
@@ -387,7 +388,7 @@ def _duplicate_reason(row: DeviceRow, duplicated: dict[tuple[str, ...], list[int
     if lines:
         where = ", ".join(str(line) for line in lines)
         return f"The ID {row.device_id} appears on lines {where}; each device may appear once per file"
-    for id_type, value in row.external_ids[1:]:
+    for id_type, value in row.external_ids:
         lines = duplicated.get(("external", row.tenant_id, id_type, value))
         if lines:
             where = ", ".join(str(line) for line in lines)

@@ -62,6 +62,12 @@ class SqlBulkStore:
         external_ids: Sequence[tuple[str, str]],
         request_ids: Sequence[str],
     ) -> Snapshot:
+        if self._db.dialect.name == "postgresql":
+            # Two imports at once would collide on the users and external ids a chunk inserts (and a
+            # row settled again after that collision could collide again with the other's next
+            # chunk). One chunk at a time, as SQLite's single writer does anyway: taken before the
+            # reads, so a chunk sees every chunk committed before it.
+            await self._db.execute("SELECT pg_advisory_xact_lock(:key)", {"key": _lock_key("bulk", "chunks")})
         tenant = await self._db.fetch_one("SELECT device_limit FROM tenants WHERE id = :tenant", {"tenant": tenant_id})
         limit = tenant["device_limit"] if tenant else None
         count = 0
