@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import pytest
 
 from admittance.bootstrap import Services
 from admittance.identity import UserKind
@@ -309,11 +308,6 @@ async def test_the_tenant_column_is_honoured_for_management_callers_only(
     assert len(await sql(services, "SELECT id FROM users WHERE tenant_id = 't2'")) == 1
 
 
-@pytest.mark.xfail(
-    strict=False,  # the engine's fix (find the object the device user owns) is in progress: then drop this
-    reason="engine.py _ChunkPlanner._device finds a device only by its IDTYPE/ID external id: a re-upload "
-    "with another IDTYPE updates the user's password but makes a second managed object for it",
-)
 async def test_a_reupload_with_another_idtype_keeps_one_managed_object(
     client: httpx.AsyncClient, services: Services
 ) -> None:

@@ -105,6 +105,7 @@ managed_objects = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     Index("ix_managed_objects_tenant_type", "tenant_id", "type"),
+    Index("ix_managed_objects_tenant_owner", "tenant_id", "owner"),
 )
 
 external_ids = Table(

@@ -197,6 +197,7 @@ class BulkImporter:
             [row.username for row in full if row.auth_type is AuthType.BASIC],
             [pair for row in full for pair in row.external_ids],
             [row.device_id for row in rows],
+            [row.username for row in full],
         )
         if not snapshot.tenant_exists:
             return [_failed(row, f"There is no tenant {tenant_id}") for row in rows]
@@ -304,19 +305,26 @@ class _ChunkPlanner:
                 f"(status {existing.status.value}); nothing was changed"
             )
         group_id = await self._group(row.path)
+        group = str(group_id) if group_id is not None else None
+        self._new_request(row, RegistrationStatus.WAITING_FOR_CONNECTION, group_id=group)
+        return RowStatus.CREATED
+
+    def _new_request(
+        self, row: DeviceRow, status: RegistrationStatus, *, group_id: str | None = None, digest: str | None = None
+    ) -> None:
         self.plan_.new_requests.append(
             RegistrationRequest(
                 id=row.device_id,
                 tenant_id=self.plan_.tenant_id,
-                status=RegistrationStatus.WAITING_FOR_CONNECTION,
+                status=status,
                 owner=self._principal.username,
                 created_at=self._now,
                 updated_at=self._now,
-                group_id=str(group_id) if group_id is not None else None,
                 type=row.type,
+                group_id=group_id,
+                enrollment_token_digest=digest,
             )
         )
-        return RowStatus.CREATED
 
     async def _basic(self, row: DeviceRow) -> RowStatus:
         snapshot = self._snapshot
@@ -355,23 +363,14 @@ class _ChunkPlanner:
         if request is not None:
             self.plan_.accepted_requests.append((row.device_id, digest))
             return RowStatus.CREDENTIAL_UPDATED
-        self.plan_.new_requests.append(
-            RegistrationRequest(
-                id=row.device_id,
-                tenant_id=self.plan_.tenant_id,
-                status=RegistrationStatus.ACCEPTED,
-                owner=self._principal.username,
-                created_at=self._now,
-                updated_at=self._now,
-                type=row.type,
-                enrollment_token_digest=digest,
-            )
-        )
+        self._new_request(row, RegistrationStatus.ACCEPTED, digest=digest)
         return RowStatus.CREATED
 
     def _device(self, row: DeviceRow) -> DevicePlan:
         snapshot = self._snapshot
-        target = snapshot.external_ids.get(row.external_ids[0])
+        # The device's object: named by its IDTYPE/ID external id, else the one its device user owns
+        # (a re-upload with another IDTYPE must not make a second object).
+        target = snapshot.external_ids.get(row.external_ids[0]) or snapshot.owned_devices.get(row.username)
         for id_type, value in row.external_ids[1:]:
             holder = snapshot.external_ids.get((id_type, value))
             if holder is not None and holder != target:

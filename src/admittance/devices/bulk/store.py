@@ -23,6 +23,7 @@ class ExistingUser:
 @dataclass(frozen=True, slots=True)
 class ExistingObject:
     id: int
+    owner: str
     name: str | None
     type: str | None
     fragments: dict[str, Any]
@@ -43,7 +44,8 @@ class Snapshot:
     device_count: int
     users: dict[str, ExistingUser]  # by username
     external_ids: dict[tuple[str, str], int]  # (type, value) -> managed object id
-    objects: dict[int, ExistingObject]  # the objects those external ids name
+    objects: dict[int, ExistingObject]  # the objects those external ids name, and the owned devices
+    owned_devices: dict[str, int]  # device user name -> the first device object it owns
     requests: dict[str, ExistingRequest]  # by request (device) id
 
 
@@ -104,7 +106,10 @@ class BulkStore(Protocol):
         usernames: Sequence[str],
         external_ids: Sequence[tuple[str, str]],
         request_ids: Sequence[str],
-    ) -> Snapshot: ...
+        owners: Sequence[str] = (),
+    ) -> Snapshot:
+        """`owners`: device user names whose device objects the chunk may update."""
+        ...
 
     async def group_path(self, tenant_id: str, owner: str, path: Sequence[str], now: datetime) -> GroupPath:
         """The id of the last group of `path`, creating the missing groups (root: c8y_DeviceGroup,

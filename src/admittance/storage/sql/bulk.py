@@ -61,6 +61,7 @@ class SqlBulkStore:
         usernames: Sequence[str],
         external_ids: Sequence[tuple[str, str]],
         request_ids: Sequence[str],
+        owners: Sequence[str] = (),
     ) -> Snapshot:
         if self._db.dialect.name == "postgresql":
             # Two imports at once would collide on the users and external ids a chunk inserts (and a
@@ -72,20 +73,27 @@ class SqlBulkStore:
         limit = tenant["device_limit"] if tenant else None
         count = 0
         if limit is not None:
-            found = await self._db.fetch_one(
+            counted = await self._db.fetch_one(
                 "SELECT count(*) AS n FROM users WHERE tenant_id = :tenant AND kind = :kind",
                 {"tenant": tenant_id, "kind": UserKind.DEVICE.value},
             )
-            count = int(found["n"]) if found else 0
+            count = int(counted["n"]) if counted else 0
         users = await self._users(tenant_id, usernames)
         mapping = await self._external_ids(tenant_id, external_ids)
+        objects = await self._objects(tenant_id, "id", sorted(set(mapping.values())))
+        owned: dict[str, int] = {}
+        for device in (await self._objects(tenant_id, "owner", owners)).values():
+            if "c8y_IsDevice" in device.fragments and device.owner not in owned:
+                owned[device.owner] = device.id
+                objects[device.id] = device
         return Snapshot(
             tenant_exists=tenant is not None,
             device_limit=limit,
             device_count=count,
             users=users,
             external_ids=mapping,
-            objects=await self._objects(tenant_id, sorted(set(mapping.values()))),
+            objects=objects,
+            owned_devices=owned,
             requests=await self._requests(request_ids),
         )
 
@@ -116,16 +124,20 @@ class SqlBulkStore:
                 found[(row["type"], row["value"])] = row["managed_object_id"]
         return found
 
-    async def _objects(self, tenant_id: str, ids: Sequence[int]) -> dict[int, ExistingObject]:
+    async def _objects(self, tenant_id: str, column: str, keys: Sequence[Any]) -> dict[int, ExistingObject]:
+        """Managed objects by id or by owner, in id order."""
         found: dict[int, ExistingObject] = {}
-        for part in _slices(ids):
+        for part in _slices(keys):
             params: dict[str, Any] = {"tenant": tenant_id}
             names = _placeholders("m", part, params)
             for row in await self._db.fetch_all(
-                f"SELECT id, name, type, fragments FROM managed_objects WHERE tenant_id = :tenant AND id IN ({names})",
+                "SELECT id, owner, name, type, fragments FROM managed_objects "
+                f"WHERE tenant_id = :tenant AND {column} IN ({names}) ORDER BY id",
                 params,
             ):
-                found[row["id"]] = ExistingObject(row["id"], row["name"], row["type"], orjson.loads(row["fragments"]))
+                found[row["id"]] = ExistingObject(
+                    row["id"], row["owner"], row["name"], row["type"], orjson.loads(row["fragments"])
+                )
         return found
 
     async def _requests(self, request_ids: Sequence[str]) -> dict[str, ExistingRequest]:

@@ -16,6 +16,7 @@ from admittance.kernel.paging import Page, PageRequest
 from admittance.kernel.passwords import PENDING_SCHEME
 from admittance.storage.database import Executor, Row
 from admittance.storage.sql import rows
+from admittance.storage.sql.paging import fetch_page
 
 _COLUMNS = (
     "id, tenant_id, kind, creator, status, options, total, cursor, created_count, updated_count, failed_count, "
@@ -84,15 +85,14 @@ class SqlJobStore:
 
     async def page(self, tenant_id: str | None, page: PageRequest) -> Page[Job]:
         where, params = ("WHERE tenant_id = :tenant", {"tenant": tenant_id}) if tenant_id else ("", {})
-        found = await self._db.fetch_all(
-            f"SELECT {_COLUMNS} FROM jobs {where} ORDER BY created_at DESC, id LIMIT :limit OFFSET :offset",
-            {**params, "limit": page.size + 1, "offset": page.offset},
+        return await fetch_page(
+            self._db,
+            f"SELECT {_COLUMNS} FROM jobs {where} ORDER BY created_at DESC, id",
+            f"SELECT count(*) AS n FROM jobs {where}",
+            params,
+            page,
+            _job,
         )
-        total = None
-        if page.with_total:
-            counted = await self._db.fetch_one(f"SELECT count(*) AS n FROM jobs {where}", params)
-            total = int(counted["n"]) if counted else 0
-        return Page([_job(row) for row in found[: page.size]], page, total, len(found) > page.size)
 
     async def exists_unfinished(self, tenant_id: str, kind: JobKind) -> bool:
         row = await self._db.fetch_one(
@@ -190,15 +190,14 @@ class SqlJobStore:
         if status:
             where += " AND status = :status"
             params["status"] = status
-        found = await self._db.fetch_all(
-            f"SELECT * FROM job_rows WHERE {where} ORDER BY line LIMIT :limit OFFSET :offset",
-            {**params, "limit": page.size + 1, "offset": page.offset},
+        return await fetch_page(
+            self._db,
+            f"SELECT * FROM job_rows WHERE {where} ORDER BY line",
+            f"SELECT count(*) AS n FROM job_rows WHERE {where}",
+            params,
+            page,
+            _job_row,
         )
-        total = None
-        if page.with_total:
-            counted = await self._db.fetch_one(f"SELECT count(*) AS n FROM job_rows WHERE {where}", params)
-            total = int(counted["n"]) if counted else 0
-        return Page([_job_row(row) for row in found[: page.size]], page, total, len(found) > page.size)
 
     async def all_rows(self, job_id: str, status: str) -> list[JobRow]:
         found = await self._db.fetch_all(

@@ -1,4 +1,4 @@
-"""Device registry group membership (child assets) and the background job queue.
+"""Device registry group membership (child assets), owner lookups, and the background job queue.
 
 Revision ID: 0002
 Revises: 0001
@@ -19,6 +19,8 @@ AutoId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
+    # A device's managed object is found by its owner (the device user) as well as by external id.
+    op.create_index("ix_managed_objects_tenant_owner", "managed_objects", ["tenant_id", "owner"])
     op.create_table(
         "child_assets",
         sa.Column("parent_id", AutoId, nullable=False),
@@ -85,3 +87,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in ("job_rows", "job_inputs", "jobs", "child_assets"):
         op.drop_table(table)
+    op.drop_index("ix_managed_objects_tenant_owner", "managed_objects")
