@@ -397,3 +397,12 @@ def test_raw_is_the_row_as_csv_with_secret_cells_emptied() -> None:
     assert cells == ["id1", "", "Device\r\none", "", ""]  # still one CSV row: the line break stays quoted
     assert by_line[6] == by_line[7] == ""  # cells that cannot be lined up with the header are not shown
     assert read("ID;PATH\n id1 ;a/b\n")[0].raw == " id1 ;a/b"  # without secret columns: the line as it was
+
+
+def test_trailing_unnamed_columns_as_spreadsheets_write_them_are_no_columns() -> None:
+    manifest = parse(b"ID;CREDENTIALS;;\nid1;secret-123;;\nid2;secret-456;x;\n")
+    created, refused = read_rows(manifest, read_columns(manifest), "t1", may_choose_tenant=False)
+    assert isinstance(created, DeviceRow)
+    assert created.password == "secret-123"
+    assert isinstance(refused, RowFailure)
+    assert refused.reason == "The line has a value in column 3, which has no name in the header line"

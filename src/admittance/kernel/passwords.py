@@ -29,6 +29,7 @@ PENDING_SCHEME = "hmac-sha256-pending"
 # together still cost an argon2id per guess.
 WRAPPED_SCHEME = "argon2id-hmac"
 _FAST_PREFIXES = (HMAC_SCHEME + "$", PENDING_SCHEME + "$")
+_SALT_BYTES = 8
 
 
 class PasswordHasher:
@@ -55,16 +56,21 @@ class PasswordHasher:
     def hash_supplied(self, password: str) -> str:
         """A password someone chose for a device in bulk (a manifest). Microseconds, so a 100,000-row
         import fits in a minute: the keyed HMAC now, final when the secret is random enough, else
-        pending until `wrap_pending` (a background job) puts argon2id over it (ADR 0006)."""
-        digest = self._pepper.digest("password", password)
-        return f"{HMAC_SCHEME}${digest}" if is_random_enough(password) else f"{PENDING_SCHEME}${digest}"
+        pending until `wrap_pending` (a background job) puts argon2id over it (ADR 0006). Salted per
+        hash, so devices given the same password do not share a stored value.
+        Stored as `<scheme>$<salt>$<hex>`; `hmac-sha256$<hex>` without a salt is a generated secret."""
+        salt = os.urandom(_SALT_BYTES).hex()
+        digest = self._salted_digest(salt, password)
+        scheme = HMAC_SCHEME if is_random_enough(password) else PENDING_SCHEME
+        return f"{scheme}${salt}${digest}"
 
     def wrap_pending(self, stored: str) -> str:
         """argon2id over a pending keyed digest. Slow by design: call it off the event loop."""
-        scheme, _, digest = stored.partition("$")
-        if scheme != PENDING_SCHEME:
+        scheme, _, rest = stored.partition("$")
+        salt, _, digest = rest.partition("$")
+        if scheme != PENDING_SCHEME or not digest:
             raise ValueError("only a pending keyed digest can be wrapped")
-        return f"{WRAPPED_SCHEME}${self._wrapper.hash(digest)}"
+        return f"{WRAPPED_SCHEME}${salt}${self._wrapper.hash(digest)}"
 
     @staticmethod
     def is_slow(stored: str) -> bool:
@@ -72,13 +78,18 @@ class PasswordHasher:
 
     def verify(self, password: str, stored: str) -> bool:
         scheme, _, rest = stored.partition("$")
+        if scheme in (HMAC_SCHEME, PENDING_SCHEME) and "$" in rest:
+            salt, _, digest = rest.partition("$")
+            return hmac.compare_digest(self._salted_digest(salt, password).encode(), digest.encode())
         if scheme == HMAC_SCHEME:
             return self._pepper.verify_password_hash(password, stored)
-        if scheme == PENDING_SCHEME:
-            return hmac.compare_digest(self._pepper.digest("password", password).encode(), rest.encode())
         if scheme == WRAPPED_SCHEME:
-            return self._argon2_verify(rest, self._pepper.digest("password", password))
+            salt, _, encoded = rest.partition("$")
+            return self._argon2_verify(encoded, self._salted_digest(salt, password))
         return self._argon2_verify(stored, password)
+
+    def _salted_digest(self, salt: str, password: str) -> str:
+        return self._pepper.digest("password:" + salt, password)
 
     def _argon2_verify(self, encoded: str, secret: str) -> bool:
         try:

@@ -67,7 +67,8 @@ def _storable_values() -> Iterator[None]:
         yield
     except asyncpg.DataError as exc:
         raise InvalidInput("A value cannot be stored: text must be valid UTF-8 without NUL characters") from exc
-    except asyncpg.IntegrityConstraintViolationError as exc:
+    except (asyncpg.IntegrityConstraintViolationError, asyncpg.TransactionRollbackError) as exc:
+        # Also deadlocks and serialization failures: the transaction is rolled back and may be retried.
         # Use cases settle uniqueness with ON CONFLICT; reaching this is a race with another writer.
         raise Conflict("The change conflicts with data stored meanwhile; try again.") from exc
 

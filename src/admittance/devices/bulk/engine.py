@@ -38,6 +38,7 @@ from admittance.kernel.secrets import Pepper
 
 ENROLLMENT_PURPOSE = "enrollment-token"  # the same digest purpose as a registration's enrollmentToken
 DEFAULT_CHUNK_ROWS = 500
+_ROW_TRIES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,18 +159,32 @@ class BulkImporter:
             pass  # someone wrote what this chunk read meanwhile: settle each row on its own
         settled: list[RowOutcome] = []
         for offset, row in enumerate(chunk):
+            single = await self._commit_row(principal, row, begin + offset + 1, on_commit)
+            settled.extend(single)
+        return settled
+
+    async def _commit_row(
+        self, principal: Principal, row: DeviceRow | RowFailure, done: int, on_commit: CommitHook | None
+    ) -> list[RowOutcome]:
+        """One row in its own transaction, tried a few times: each try sees what the others committed."""
+        reason = ""
+        for _ in range(_ROW_TRIES):
             try:
                 async with self._storage.transaction() as tx:
                     single = await self.apply(tx, principal, [row])
                     if on_commit is not None:
-                        await on_commit(tx, single, begin + offset + 1)
-            except (Conflict, InvalidInput) as exc:
-                single = [_failed(row, f"The row could not be stored: {exc.message}")]
-                if on_commit is not None:
-                    async with self._storage.transaction() as tx:
-                        await on_commit(tx, single, begin + offset + 1)
-            settled.extend(single)
-        return settled
+                        await on_commit(tx, single, done)
+                return single
+            except Conflict as exc:
+                reason = exc.message
+            except InvalidInput as exc:
+                reason = exc.message
+                break
+        single = [_failed(row, f"The row could not be stored: {reason}")]
+        if on_commit is not None:
+            async with self._storage.transaction() as tx:
+                await on_commit(tx, single, done)
+        return single
 
     async def apply(
         self, tx: BulkTransaction, principal: Principal, rows: Sequence[DeviceRow | RowFailure]

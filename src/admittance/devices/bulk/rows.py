@@ -73,6 +73,7 @@ class Columns:
     custom: tuple[tuple[int, tuple[str, ...]], ...]  # position, property path (dotted header split)
     external: tuple[tuple[int, str], ...]  # position, external id type
     count: int
+    unnamed: tuple[int, ...] = ()  # trailing columns without a name: their cells must be empty
 
     @property
     def full(self) -> bool:
@@ -113,10 +114,14 @@ def read_columns(manifest: Manifest) -> Columns:
     custom: list[tuple[int, tuple[str, ...]]] = []
     external: list[tuple[int, str]] = []
     seen: dict[str, int] = {}
+    unnamed: list[int] = []
     for position, name in enumerate(manifest.columns):
         column = position + 1
         if not name:
-            raise _header(f"Column {column} of the header line has no name")
+            if any(manifest.columns[position:]):
+                raise _header(f"Column {column} of the header line has no name")
+            unnamed.append(position)  # trailing separators, as spreadsheets write them: no column
+            continue
         if name.startswith(_FORMULA_STARTS):
             raise _header(f"Column {column} is named {name!r}; a column name must not start with =, +, - or @")
         folded = name.casefold()
@@ -137,7 +142,7 @@ def read_columns(manifest: Manifest) -> Columns:
     if "ID" not in index:
         raise _header(f"The header line must have an ID column; it has: {', '.join(manifest.columns)}")
     _check_custom_paths(custom)
-    columns = Columns(index, tuple(custom), tuple(external), len(manifest.columns))
+    columns = Columns(index, tuple(custom), tuple(external), len(manifest.columns), tuple(unnamed))
     if not columns.full:
         extra = [name for name in index if name not in SIMPLE_COLUMNS] + [manifest.columns[p] for p, _ in custom]
         extra += [manifest.columns[p] for p, _ in external]
@@ -223,6 +228,9 @@ def _read_row(
         raise InvalidInput(row.error)
     if len(row.cells) != columns.count:
         raise InvalidInput(f"The line has {len(row.cells)} fields but the header line has {columns.count}")
+    for position in columns.unnamed:
+        if row.cells[position].strip():
+            raise InvalidInput(f"The line has a value in column {position + 1}, which has no name in the header line")
     _refuse_formulas(row, columns)
     device_id = _cell(row, columns, "ID")
     if not device_id:
