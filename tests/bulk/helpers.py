@@ -75,7 +75,7 @@ async def group_names(services: Services, tenant: str = "t1") -> list[tuple[str,
     rows = await sql(
         services,
         "SELECT type, name FROM managed_objects WHERE tenant_id = :tenant AND type IN (:group, :subgroup)",
-        {"tenant": tenant, "group": "c8y_DeviceGroup", "subgroup": "c8y_DeviceSubgroup"},
+        {"tenant": tenant, "group": "c8y_DeviceGroup", "subgroup": "c8y_DeviceSubGroup"},
     )
     return sorted((row["type"], row["name"]) for row in rows)
 

@@ -73,9 +73,9 @@ async def test_overlapping_uploads_make_every_device_and_group_once(
 
     assert await group_names(services) == [
         ("c8y_DeviceGroup", "race"),
-        ("c8y_DeviceSubgroup", "sub0"),
-        ("c8y_DeviceSubgroup", "sub1"),
-        ("c8y_DeviceSubgroup", "sub2"),
+        ("c8y_DeviceSubGroup", "sub0"),
+        ("c8y_DeviceSubGroup", "sub1"),
+        ("c8y_DeviceSubGroup", "sub2"),
     ]
     memberships = await sql(services, "SELECT parent_id, child_id FROM child_assets")
     children = Counter(row["child_id"] for row in memberships)

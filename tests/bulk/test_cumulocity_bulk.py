@@ -26,10 +26,10 @@ SEED_IDS = ["id_101", "id_102", "id_111", "id_112", "id_121", "id_122", "id_131"
 SEED_GROUPS = [
     ("c8y_DeviceGroup", "csv device"),
     ("c8y_DeviceGroup", "csv device1"),
-    ("c8y_DeviceSubgroup", "subgroup0"),
-    ("c8y_DeviceSubgroup", "subgroup1"),
-    ("c8y_DeviceSubgroup", "subgroup2"),
-    ("c8y_DeviceSubgroup", "subgroup3"),
+    ("c8y_DeviceSubGroup", "subgroup0"),
+    ("c8y_DeviceSubGroup", "subgroup1"),
+    ("c8y_DeviceSubGroup", "subgroup2"),
+    ("c8y_DeviceSubGroup", "subgroup3"),
 ]
 SEED_MEMBERS = {
     "csv device": ["subgroup0"],

@@ -113,7 +113,7 @@ class BulkStore(Protocol):
 
     async def group_path(self, tenant_id: str, owner: str, path: Sequence[str], now: datetime) -> GroupPath:
         """The id of the last group of `path`, creating the missing groups (root: c8y_DeviceGroup,
-        below: c8y_DeviceSubgroup) and their membership."""
+        below: c8y_DeviceSubGroup) and their membership."""
         ...
 
     async def write(self, plan: WritePlan, now: datetime) -> None: ...

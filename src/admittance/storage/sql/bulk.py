@@ -33,7 +33,10 @@ from admittance.storage.sql.registrations import INSERT as INSERT_REQUEST
 from admittance.storage.sql.registrations import request_params
 
 GROUP_TYPE = "c8y_DeviceGroup"
-SUBGROUP_TYPE = "c8y_DeviceSubgroup"
+# c8y-api (Cumulocity's own Python client) creates and selects subgroups by this type; groups
+# written with the other spelling seen in the wild are found too.
+SUBGROUP_TYPE = "c8y_DeviceSubGroup"
+_SUBGROUP_SPELLINGS = (SUBGROUP_TYPE, "c8y_DeviceSubgroup")
 GROUP_FRAGMENTS = rows.dumps({"c8y_IsDeviceGroup": {}})
 _IN_LIST_MAX = 500  # parameters per IN list; a chunk's lists are split to stay below it
 
@@ -179,8 +182,8 @@ class SqlBulkStore:
         else:
             row = await self._db.fetch_one(
                 "SELECT mo.id FROM child_assets c JOIN managed_objects mo ON mo.id = c.child_id "
-                "WHERE c.parent_id = :parent AND mo.type = :type AND mo.name = :name ORDER BY mo.id LIMIT 1",
-                {"parent": parent, "type": SUBGROUP_TYPE, "name": name},
+                "WHERE c.parent_id = :parent AND mo.type IN (:type, :other) AND mo.name = :name ORDER BY mo.id LIMIT 1",
+                {"parent": parent, "type": _SUBGROUP_SPELLINGS[0], "other": _SUBGROUP_SPELLINGS[1], "name": name},
             )
         return int(row["id"]) if row else None
 
