@@ -127,6 +127,10 @@ class JobRunner:
             await self._finish(job, JobStatus.FAILED, f"The job stopped on an unexpected error ({type(exc).__name__})")
             return job
         await self._finish(job, JobStatus.SUCCEEDED, None)
+        if job.kind is JobKind.PASSWORD_WRAP:
+            # A password stored behind the cursor while this job ran (a device it had passed, uploaded
+            # again) was not seen by it, and no job was queued for it while this one was unfinished.
+            await self._service.submit_password_wrap(job.tenant_id, job.creator)
         return job
 
     async def _import(self, job: Job) -> None:

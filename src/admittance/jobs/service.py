@@ -132,10 +132,14 @@ class JobService:
         separator = str(job.options.get("separator", ";"))
         async with self._storage.read() as tx:
             failed = await tx.jobs.all_rows(job_id, RowStatus.FAILED.value)
+        # An upload of an earlier failed-rows file has its reasons: they give way to the new ones, so
+        # that the file has one FAILURE_REASON column and can be fixed and uploaded again, and again.
+        kept = [at for at, name in enumerate(columns) if name.upper() != REASON_COLUMN]
         out = io.StringIO()
         writer = csv.writer(out, delimiter=separator, lineterminator="\r\n")
-        writer.writerow([*columns, REASON_COLUMN])
+        writer.writerow([*(columns[at] for at in kept), REASON_COLUMN])
         for row in failed:
             cells = next(csv.reader([row.raw], delimiter=separator)) if row.raw else [""] * len(columns)
-            writer.writerow([*(neutralize_formula(cell) for cell in cells), f"line {row.line}: {row.reason}"])
+            shown = (neutralize_formula(cells[at]) for at in kept)
+            writer.writerow([*shown, f"line {row.line}: {row.reason}"])
         return out.getvalue()

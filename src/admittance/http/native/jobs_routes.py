@@ -39,7 +39,10 @@ def job_document(job: Job, base: str, now: datetime) -> dict[str, Any]:
         "created": job.created_count,
         "updated": job.updated_count,
         "failed": job.failed_count,
-        "percent": round(100 * processed / job.total, 1) if job.total else (100.0 if job.status.finished else 0.0),
+        # Done is 100 %: a password-wrap job skips the passwords that were changed while it ran.
+        "percent": 100.0
+        if job.status is JobStatus.SUCCEEDED
+        else (round(100 * processed / job.total, 1) if job.total else 0.0),
     }
     if job.started_at is not None and processed:
         elapsed = ((job.finished_at or now) - job.started_at).total_seconds()

@@ -124,8 +124,10 @@ class SqlJobStore:
         return _job(row) if row else None
 
     async def advance(self, job_id: str, worker: str, progress: Progress, now: datetime, lease_until: datetime) -> bool:
+        # A password-wrap job also wraps what was stored after it was queued: its total grows with it.
         changed = await self._db.execute(
             "UPDATE jobs SET cursor = :cursor, created_count = created_count + :created, "
+            "total = CASE WHEN updated_count + :updated > total THEN updated_count + :updated ELSE total END, "
             "updated_count = updated_count + :updated, failed_count = failed_count + :failed, "
             "lease_expires_at = :until, updated_at = :now "
             "WHERE id = :id AND lease_owner = :worker AND status = :running",
