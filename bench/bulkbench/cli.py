@@ -52,8 +52,8 @@ PostgreSQL and 90 s on SQLite, peak server memory under 500 MB, polls answered t
 judged as a ratio to the floor of the same run: PASS when import s < limit / factor, factor =
 baseline floor s / measured floor s (bench/bulkbench/targets.py); the absolute verdict is shown too.
 
-    .venv/bin/python bench/bulk.py                                     # everything: about 10-20 min
-    .venv/bin/python bench/bulk.py --rows 2000 --output /tmp/bulk.json # smoke: well under a minute per database
+    .venv/bin/python bench/bulk.py                                     # everything: about 7 min
+    .venv/bin/python bench/bulk.py --rows 2000 --output /tmp/bulk.json # smoke: about 40 s per database
 
 Needs: Linux with >= 2 CPUs, taskset, and for PostgreSQL the server binaries under
 /usr/lib/postgresql/*/bin (Debian: postgresql). Only 127.0.0.1 is targeted.
