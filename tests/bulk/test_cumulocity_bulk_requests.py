@@ -101,11 +101,21 @@ async def test_unusable_files_are_422_and_change_nothing(
     assert not await sql(services, "SELECT id FROM registration_requests")
 
 
-async def test_a_file_field_that_is_not_a_file_and_a_broken_multipart_body_are_refused(
+async def test_a_file_part_without_a_filename_is_taken_as_sent(client: httpx.AsyncClient) -> None:
+    # c8y-api's post_file() sends the part without a filename; its bytes must not be re-decoded.
+    ansi = "ID;CREDENTIALS;NAME\nw1;Device-Pass-1;Gerät €\n".encode("windows-1252")
+    response = await client.post(
+        BULK, files={"file": (None, ansi, "application/octet-stream")}, headers={"Accept": "application/json", **ADMIN}
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["numberOfCreated"] == 1
+
+
+async def test_a_body_without_a_file_part_and_a_broken_multipart_body_are_refused(
     client: httpx.AsyncClient,
 ) -> None:
-    as_field = await client.post(BULK, data={"file": "ID\nx\n"}, files={"other": ("x", b"")}, headers=ADMIN)
-    assert_error(as_field, 422, "part named 'file'")
+    no_file = await client.post(BULK, data={"files": "ID\nx\n"}, files={"other": ("x", b"")}, headers=ADMIN)
+    assert_error(no_file, 422, "part named 'file'")
     broken = await call(client, "POST", BULK, raw=b"--x\r\nno headers", content_type="multipart/form-data; boundary=x")
     assert_error(broken, 400, "multipart body cannot be read")
 

@@ -230,11 +230,6 @@ async def test_an_unusable_file_is_refused_at_submission_and_not_queued(
     assert await queued_jobs(services) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="POST /devicecontrol/bulkNewDeviceRequests (http/compat/cumulocity/bulk_routes.py) does not call "
-    "jobs.submit_password_wrap, so the weak passwords it stores stay pending until some other import queues a job",
-)
 async def test_weak_passwords_uploaded_through_the_cumulocity_endpoint_are_queued_for_wrapping(
     client: httpx.AsyncClient,
 ) -> None:

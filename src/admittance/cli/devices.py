@@ -84,8 +84,7 @@ def devices_import(ctx: click.Context, file: Path, tenant_id: str | None, backgr
             principal, prepared, progress=lambda done, _report: meter.show(done), source=f"cli {file.name}"
         )
         meter.close()
-        if report.pending_passwords:
-            await services.jobs.submit_password_wrap(principal.tenant_id, CLI_ACTOR)
+        await services.jobs.after_import(report, CLI_ACTOR)
         return report
 
     outcome = run_services(settings, work)

@@ -147,8 +147,7 @@ class JobRunner:
         report = await self._importer.run(
             principal, prepared, start=job.cursor, on_commit=commit, source=f"job {job.id}"
         )
-        if report.pending_passwords:
-            await self._service.submit_password_wrap(job.tenant_id, principal.username)
+        await self._service.after_import(report, principal.username)
 
     async def _wrap_passwords(self, job: Job) -> None:
         after = job.cursor

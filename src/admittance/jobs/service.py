@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 
 from admittance.audit import AuditEvent, AuditTag
-from admittance.devices.bulk.engine import BulkImporter
+from admittance.devices.bulk.engine import BulkImporter, ImportReport
 from admittance.devices.bulk.rows import REASON_COLUMN, RowStatus, neutralize_formula
 from admittance.jobs.model import Job, JobKind, JobRow, JobStatus
 from admittance.jobs.store import JobsStorage
@@ -68,6 +68,11 @@ class JobService:
         )
         await self._insert(job, data, principal.username)
         return job
+
+    async def after_import(self, report: ImportReport, actor: str) -> None:
+        """What every import does at its end: queue argon2id wrapping where it stored pending passwords."""
+        for tenant_id in sorted(report.pending_tenants):
+            await self.submit_password_wrap(tenant_id, actor)
 
     async def submit_password_wrap(self, tenant_id: str, actor: str) -> Job | None:
         """Queue argon2id wrapping of a tenant's pending keyed digests, unless a job for it is queued."""

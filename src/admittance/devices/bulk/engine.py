@@ -48,7 +48,7 @@ class RowOutcome:
     device_id: str | None
     reason: str | None = None
     raw: str = ""
-    pending_password: bool = False  # the password was stored as a pending keyed digest
+    pending_password_tenant: str | None = None  # the password was stored pending, in this tenant
 
 
 @dataclass(slots=True)
@@ -59,6 +59,7 @@ class ImportReport:
     failed: int = 0
     outcomes: list[RowOutcome] = field(default_factory=list)  # credential updates and failures only
     pending_passwords: int = 0  # stored as pending keyed digests: a password-wrap job has work
+    pending_tenants: set[str] = field(default_factory=set)  # where those passwords are
 
     @property
     def successful(self) -> int:
@@ -66,7 +67,9 @@ class ImportReport:
 
     def add(self, outcomes: Sequence[RowOutcome]) -> None:
         for outcome in outcomes:
-            self.pending_passwords += outcome.pending_password
+            if outcome.pending_password_tenant is not None:
+                self.pending_passwords += 1
+                self.pending_tenants.add(outcome.pending_password_tenant)
             if outcome.status is RowStatus.CREATED:
                 self.created += 1
                 continue
@@ -89,6 +92,11 @@ class PreparedImport:
 # Runs inside a chunk's transaction after its rows: (transaction, outcomes, rows done in total).
 CommitHook = Callable[[Any, list[RowOutcome], int], Awaitable[None]]
 Progress = Callable[[int, ImportReport], None]
+
+
+# Group ids by tenant and PATH, as resolved by committed chunks of one run: the next chunks skip the
+# lookups (a PATH of two levels is two queries per chunk otherwise).
+_GroupCache = dict[tuple[str, tuple[str, ...]], int]
 
 
 class _Refused(Exception):
@@ -137,9 +145,10 @@ class BulkImporter:
     ) -> ImportReport:
         self.authorize(principal)
         report = ImportReport(total=len(prepared.rows))
+        groups: _GroupCache = {}
         for begin in range(start, len(prepared.rows), self.chunk_rows):
             chunk = prepared.rows[begin : begin + self.chunk_rows]
-            report.add(await self._commit_chunk(principal, chunk, begin, on_commit))
+            report.add(await self._commit_chunk(principal, chunk, begin, on_commit, groups))
             if progress is not None:
                 progress(begin + len(chunk), report)
             await asyncio.sleep(0)  # let the device polls in between chunks
@@ -147,16 +156,25 @@ class BulkImporter:
         return report
 
     async def _commit_chunk(
-        self, principal: Principal, chunk: list[DeviceRow | RowFailure], begin: int, on_commit: CommitHook | None
+        self,
+        principal: Principal,
+        chunk: list[DeviceRow | RowFailure],
+        begin: int,
+        on_commit: CommitHook | None,
+        groups: _GroupCache,
     ) -> list[RowOutcome]:
+        resolved = dict(groups)  # joins the run's cache only if this chunk commits
         try:
             async with self._storage.transaction() as tx:
-                outcomes = await self.apply(tx, principal, chunk)
+                outcomes = await self.apply(tx, principal, chunk, resolved)
                 if on_commit is not None:
                     await on_commit(tx, outcomes, begin + len(chunk))
+            groups.update(resolved)
             return outcomes
         except Conflict:
-            pass  # someone wrote what this chunk read meanwhile: settle each row on its own
+            # Someone wrote what this chunk read meanwhile: settle each row on its own, looking
+            # everything up afresh (a group may be what changed).
+            groups.clear()
         settled: list[RowOutcome] = []
         for offset, row in enumerate(chunk):
             single = await self._commit_row(principal, row, begin + offset + 1, on_commit)
@@ -187,9 +205,15 @@ class BulkImporter:
         return single
 
     async def apply(
-        self, tx: BulkTransaction, principal: Principal, rows: Sequence[DeviceRow | RowFailure]
+        self,
+        tx: BulkTransaction,
+        principal: Principal,
+        rows: Sequence[DeviceRow | RowFailure],
+        groups: _GroupCache | None = None,
     ) -> list[RowOutcome]:
-        """Apply rows inside the caller's transaction; the outcomes come back in row order."""
+        """Apply rows inside the caller's transaction; the outcomes come back in row order.
+        `groups` (group ids by tenant and PATH) is read and extended."""
+        groups = {} if groups is None else groups
         outcomes: dict[int, RowOutcome] = {}
         by_tenant: dict[str, list[DeviceRow]] = defaultdict(list)
         for row in rows:
@@ -199,12 +223,18 @@ class BulkImporter:
                 by_tenant[row.tenant_id].append(row)
         now = self._clock.now()
         for tenant_id, tenant_rows in by_tenant.items():
-            for outcome in await self._apply_tenant(tx.bulk, principal, tenant_id, tenant_rows, now):
+            for outcome in await self._apply_tenant(tx.bulk, principal, tenant_id, tenant_rows, now, groups):
                 outcomes[outcome.line] = outcome
         return [outcomes[row.line] for row in rows]
 
     async def _apply_tenant(
-        self, store: BulkStore, principal: Principal, tenant_id: str, rows: list[DeviceRow], now: datetime
+        self,
+        store: BulkStore,
+        principal: Principal,
+        tenant_id: str,
+        rows: list[DeviceRow],
+        now: datetime,
+        groups: _GroupCache,
     ) -> list[RowOutcome]:
         full = [row for row in rows if row.auth_type is not None]
         snapshot = await store.snapshot(
@@ -216,7 +246,7 @@ class BulkImporter:
         )
         if not snapshot.tenant_exists:
             return [_failed(row, f"There is no tenant {tenant_id}") for row in rows]
-        planner = _ChunkPlanner(self._secrets, store, principal, snapshot, WritePlan(tenant_id), now)
+        planner = _ChunkPlanner(self._secrets, store, principal, snapshot, WritePlan(tenant_id), now, groups)
         outcomes = [await planner.plan(row) for row in rows]
         await store.write(planner.plan_, now)
         return outcomes
@@ -274,6 +304,7 @@ class _ChunkPlanner:
         snapshot: Snapshot,
         plan: WritePlan,
         now: datetime,
+        groups: _GroupCache,
     ) -> None:
         self._secrets = secrets
         self._store = store
@@ -281,7 +312,7 @@ class _ChunkPlanner:
         self._snapshot = snapshot
         self.plan_ = plan
         self._now = now
-        self._groups: dict[tuple[str, ...], int] = {}
+        self._groups = groups
         self._new_devices = 0
         self._pending_lines: set[int] = set()
 
@@ -308,9 +339,8 @@ class _ChunkPlanner:
                 {"line": row.line, "source": "bulk"},
             )
         )
-        return RowOutcome(
-            row.line, status, row.device_id, raw=row.raw, pending_password=row.line in self._pending_lines
-        )
+        pending = self.plan_.tenant_id if row.line in self._pending_lines else None
+        return RowOutcome(row.line, status, row.device_id, raw=row.raw, pending_password_tenant=pending)
 
     async def _request(self, row: DeviceRow) -> RowStatus:
         existing = self._snapshot.requests.get(row.device_id)
@@ -406,7 +436,8 @@ class _ChunkPlanner:
     async def _group(self, path: tuple[str, ...]) -> int | None:
         if not path:
             return None
-        if path not in self._groups:
+        key = (self.plan_.tenant_id, path)
+        if key not in self._groups:
             resolved = await self._store.group_path(self.plan_.tenant_id, self._principal.username, path, self._now)
             for group_id in resolved.created:
                 self.plan_.audit.append(
@@ -419,5 +450,5 @@ class _ChunkPlanner:
                         {"group": True, "source": "bulk"},
                     )
                 )
-            self._groups[path] = resolved.id
-        return self._groups[path]
+            self._groups[key] = resolved.id
+        return self._groups[key]

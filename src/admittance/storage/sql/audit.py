@@ -8,6 +8,7 @@ from admittance.audit import AuditEvent, AuditTag
 from admittance.kernel.clock import from_millis, to_millis
 from admittance.storage.database import Executor
 from admittance.storage.sql import rows
+from admittance.storage.sql.batch import insert_rows
 
 _INSERT = (
     "INSERT INTO audit_events (tenant_id, at, actor, tag, subject, detail) "
@@ -34,7 +35,19 @@ class SqlAuditStore:
         await self._db.execute(_INSERT, _params(event))
 
     async def record_many(self, events: list[AuditEvent]) -> None:
-        await self._db.execute_many(_INSERT, [_params(event) for event in events])
+        await insert_rows(
+            self._db,
+            "audit_events",
+            [
+                ("tenant_id", "text"),
+                ("at", "bigint"),
+                ("actor", "text"),
+                ("tag", "text"),
+                ("subject", "text"),
+                ("detail", "text"),
+            ],
+            [(e.tenant_id, to_millis(e.at), e.actor, e.tag.value, e.subject, rows.dumps(e.detail)) for e in events],
+        )
 
     async def list_for_subject(self, tenant_id: str, subject: str, limit: int = 100) -> list[AuditEvent]:
         found = await self._db.fetch_all(

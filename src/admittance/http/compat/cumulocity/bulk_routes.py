@@ -52,6 +52,7 @@ def routes(state: AppState, auth: BasicAuthenticator) -> list[Route]:
         data = await read_upload(request, state.services.settings.max_manifest_bytes)
         prepared = await asyncio.to_thread(importer.prepare, principal, data)
         report = await importer.run(principal, prepared, source="POST " + PATH)
+        await state.services.jobs.after_import(report, principal.username)
         # Always with a body, Accept or not: the per-row results exist nowhere else.
         return media.json_response(bulk_result(report), 201, MEDIA_TYPE)
 
