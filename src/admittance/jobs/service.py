@@ -49,7 +49,7 @@ class JobService:
     async def submit_import(self, principal: Principal, data: bytes) -> Job:
         """Check the whole file now (a broken file is refused at once), then queue it."""
         self._importer.authorize(principal)
-        prepared = await asyncio.to_thread(self._importer.prepare, principal, data)
+        columns, separator, rows = await asyncio.to_thread(self._importer.check_file, principal, data)
         now = self._clock.now()
         job = Job(
             id=str(uuid.uuid4()),
@@ -59,11 +59,11 @@ class JobService:
             status=JobStatus.PENDING,
             created_at=now,
             updated_at=now,
-            total=len(prepared.rows),
+            total=rows,
             options={
                 "principal": principal_options(principal),
-                "columns": list(prepared.columns),
-                "separator": prepared.separator,
+                "columns": list(columns),
+                "separator": separator,
             },
         )
         await self._insert(job, data, principal.username)

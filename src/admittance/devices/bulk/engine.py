@@ -124,6 +124,14 @@ class BulkImporter:
     def authorize(principal: Principal) -> None:
         principal.require(Role.DEVICE_CONTROL_ADMIN)
 
+    def check_file(self, principal: Principal, data: bytes) -> tuple[tuple[str, ...], str, int]:
+        """The whole-file checks only (encoding, CSV, header): what refuses an upload at once. Its
+        columns, separator and number of rows. The rows are checked when the file is applied."""
+        self.authorize(principal)
+        manifest = parse(data)
+        read_columns(manifest)
+        return manifest.columns, manifest.separator, len(manifest.rows)
+
     def prepare(self, principal: Principal, data: bytes) -> PreparedImport:
         """Read and check the whole file (CPU only; run it off the event loop for big files).
         Whole-file problems raise InvalidInput; row problems become RowFailures."""
