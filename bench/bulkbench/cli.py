@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pollbench.model import RESULTS, BenchFailure
-from pollbench.processes import Processes, raise_on_sigterm
+from pollbench.processes import Processes, guarded_main
 
 from .cell import loadavg, run_cell
 from .importing import PATHS
@@ -180,13 +180,4 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    raise_on_sigterm()
-    try:
-        check_machine(args)
-        return run(args)
-    except BenchFailure as exc:
-        print(f"BENCHMARK FAILED: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; every started process has been stopped", file=sys.stderr)
-        return 130
+    return guarded_main(lambda: check_machine(args), lambda: run(args))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .measuring import run_matrix
 from .model import RESULTS, BenchFailure
-from .processes import Processes, raise_on_sigterm, start_subjects
+from .processes import Processes, guarded_main, start_subjects
 from .report import print_table, summarize, write_results
 from .seeding import accepted_indexes
 from .targets import METHOD
@@ -152,13 +152,4 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    raise_on_sigterm()
-    try:
-        check_machine(args)
-        return run(args)
-    except BenchFailure as exc:
-        print(f"BENCHMARK FAILED: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; every started process has been stopped", file=sys.stderr)
-        return 130
+    return guarded_main(lambda: check_machine(args), lambda: run(args))

@@ -14,12 +14,12 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from .api import check_subject, wait_until_serving
-from .model import ADMIN, BOOTSTRAP, HOST, POLL_PATH, REFERENCE, RESPONDER, ROOT, Subject, device_id
+from .model import ADMIN, BOOTSTRAP, HOST, POLL_PATH, REFERENCE, RESPONDER, ROOT, BenchFailure, Subject, device_id
 from .seeding import PostgresRows, SqliteRows, seed
 
 
@@ -59,6 +59,21 @@ def raise_on_sigterm() -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, handler)
+
+
+def guarded_main(check: Callable[[], None], run: Callable[[], int]) -> int:
+    """A benchmark's entry point: SIGTERM stops it like Ctrl-C, and the exit status says how it
+    ended (0 all targets passed, 1 a target failed, 2 the benchmark failed, 130 interrupted)."""
+    raise_on_sigterm()
+    try:
+        check()
+        return run()
+    except BenchFailure as exc:
+        print(f"BENCHMARK FAILED: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; every started process has been stopped", file=sys.stderr)
+        return 130
 
 
 def free_port() -> int:
