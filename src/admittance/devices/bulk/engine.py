@@ -19,7 +19,7 @@ from typing import Any
 
 from admittance.audit import AuditEvent, AuditTag
 from admittance.devices.bulk.manifest import parse
-from admittance.devices.bulk.rows import AuthType, DeviceRow, RowFailure, RowStatus, read_columns, read_rows
+from admittance.devices.bulk.rows import AuthType, CheckedRows, DeviceRow, RowFailure, RowStatus, read_columns
 from admittance.devices.bulk.store import (
     BulkStorage,
     BulkStore,
@@ -82,7 +82,7 @@ class ImportReport:
 
 @dataclass(frozen=True, slots=True)
 class PreparedImport:
-    rows: list[DeviceRow | RowFailure]
+    rows: CheckedRows  # checked again chunk by chunk as they are applied
     full: bool
     columns: tuple[str, ...]
     separator: str
@@ -138,7 +138,7 @@ class BulkImporter:
         self.authorize(principal)
         manifest = parse(data)
         columns = read_columns(manifest)
-        rows = read_rows(manifest, columns, principal.tenant_id, may_choose_tenant=principal.in_management_tenant)
+        rows = CheckedRows(manifest, columns, principal.tenant_id, may_choose_tenant=principal.in_management_tenant)
         return PreparedImport(rows, columns.full, manifest.columns, manifest.separator, manifest.encoding)
 
     async def run(
