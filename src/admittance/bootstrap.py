@@ -89,7 +89,11 @@ async def build_services(settings: Settings, *, clock: Clock | None = None) -> S
     )
     identity = IdentityService(storage, authenticator, verifier, hasher, clock, PasswordPolicy())
     audit_failure.identity = identity
-    bulk = BulkImporter(storage, hasher, pepper, clock)
+    # Rows per import transaction. SQLite writes on the event loop, so a chunk is also how long a
+    # poll may wait; 100-row chunks imported as fast as 500-row ones there (50,000 rows: 11.8 s vs
+    # 17.2 s). PostgreSQL pays a round trip per statement: 500 rows (20,000: 6.3 s vs 9.3 s at 100).
+    chunk_rows = 100 if settings.database.dialect == "sqlite" else 500
+    bulk = BulkImporter(storage, hasher, pepper, clock, chunk_rows=chunk_rows)
     jobs = JobService(storage, bulk, clock)
     runner = JobRunner(
         storage,
