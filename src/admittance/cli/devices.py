@@ -23,7 +23,7 @@ _SHOWN_FAILURES = 20
 
 def operator(tenant_id: str) -> Principal:
     """The CLI acts as an administrator of the tenant (whoever can run it can read the database)."""
-    return Principal(0, tenant_id, CLI_ACTOR, frozenset(role.value for role in ADMIN_ROLES))
+    return Principal.of(0, tenant_id, CLI_ACTOR, (role.value for role in ADMIN_ROLES))
 
 
 class ProgressMeter:

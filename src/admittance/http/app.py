@@ -19,7 +19,7 @@ from admittance import __version__
 from admittance.bootstrap import Services, build_services
 from admittance.http import errors, native
 from admittance.http.basic_auth import BasicAuthenticator
-from admittance.http.compat import cumulocity
+from admittance.http.compat import connectware, cumulocity
 from admittance.http.compat.cumulocity.registration_routes import Handler
 from admittance.http.state import AppState
 from admittance.jobs.runner import stop_task
@@ -60,7 +60,11 @@ def create_app(settings: Settings, services: Services | None = None) -> FastLane
     state = AppState(services)
     auth = BasicAuthenticator(state)
     rendering = errors.ErrorRendering(
-        [(prefix, cumulocity.render) for prefix in cumulocity.PATH_PREFIXES], errors.problem_json
+        [
+            *((prefix, cumulocity.render) for prefix in cumulocity.PATH_PREFIXES),
+            *((prefix, connectware.render) for prefix in connectware.PATH_PREFIXES),
+        ],
+        errors.problem_json,
     )
 
     @asynccontextmanager
@@ -89,7 +93,11 @@ def create_app(settings: Settings, services: Services | None = None) -> FastLane
             {
                 "name": "Admittance",
                 "version": __version__,
-                "apis": {"cumulocity": "/devicecontrol/newDeviceRequests", "admittance": native.PREFIX + "/jobs"},
+                "apis": {
+                    "cumulocity": "/devicecontrol/newDeviceRequests",
+                    "connectware": "/api/session",
+                    "admittance": native.PREFIX + "/jobs",
+                },
             }
         )
 
@@ -99,6 +107,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastLane
             Route("/health", health, methods=["GET"]),
             *cumulocity.routes(state, auth),
             *native.routes(state, auth),
+            *connectware.routes(state, auth),
         ],
         exception_handlers={
             AdmittanceError: rendering.domain_error,

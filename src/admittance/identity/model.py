@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from admittance.kernel.access import Permission
 from admittance.kernel.errors import InvalidInput
 from admittance.kernel.principal import Principal
 from admittance.kernel.text import has_control_chars
@@ -55,9 +56,10 @@ class UserAuthRecord:
     password_hash: str
     enabled: bool
     roles: frozenset[str]
+    stored_permissions: frozenset[Permission] = frozenset()  # of its custom roles (built-in ones are in code)
 
     def principal(self) -> Principal:
-        return Principal(self.user_id, self.tenant_id, self.username, self.roles)
+        return Principal.of(self.user_id, self.tenant_id, self.username, self.roles, self.stored_permissions)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,6 @@ import csv
 import io
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict
 
 from admittance.audit import AuditEvent, AuditTag
 from admittance.devices.bulk.engine import BulkImporter, ImportReport
@@ -18,6 +17,7 @@ from admittance.jobs.store import JobsStorage
 from admittance.kernel.clock import Clock
 from admittance.kernel.errors import NotFound
 from admittance.kernel.paging import Page, PageRequest
+from admittance.kernel.access import parse_permission
 from admittance.kernel.principal import Principal, Role
 
 ENTITY = "job"
@@ -25,16 +25,25 @@ ENTITY = "job"
 
 def principal_options(principal: Principal) -> dict[str, object]:
     """The submitter, kept with the job: the worker acts with the rights they had when submitting."""
-    document = asdict(principal)
-    document["roles"] = sorted(principal.roles)
-    return document
+    return {
+        "user_id": principal.user_id,
+        "tenant_id": principal.tenant_id,
+        "username": principal.username,
+        "roles": sorted(principal.roles),
+        "permissions": [[grant.context, grant.operation, grant.resource] for grant in sorted(principal.permissions)],
+    }
 
 
 def principal_from(options: dict[str, object]) -> Principal:
     document = dict(options)
     roles = document.pop("roles")
     assert isinstance(roles, list)
-    return Principal(**document, roles=frozenset(roles))  # type: ignore[arg-type]
+    stored = document.pop("permissions", [])
+    assert isinstance(stored, list)
+    granted = [parse_permission(*grant) for grant in stored]
+    return Principal.of(
+        int(str(document["user_id"])), str(document["tenant_id"]), str(document["username"]), roles, granted
+    )
 
 
 class JobService:

@@ -1,28 +1,24 @@
-"""Who is calling: the authenticated principal and the role names the domain checks."""
+"""Who is calling: the authenticated principal, its roles and the permissions they grant."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import StrEnum
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
+from admittance.kernel.access import (
+    BUILTIN_ROLES,
+    IDENTITY_ROLES,
+    Context,
+    Operation,
+    Permission,
+    RoleName,
+    covers_all,
+    operation_of_method,
+    permissions_of_roles,
+)
 from admittance.kernel.errors import PermissionDenied
 
-
-class Role(StrEnum):
-    """Built-in roles. The names follow Cumulocity's, which operators already know."""
-
-    DEVICE_CONTROL_READ = "ROLE_DEVICE_CONTROL_READ"
-    DEVICE_CONTROL_ADMIN = "ROLE_DEVICE_CONTROL_ADMIN"
-    USER_MANAGEMENT_READ = "ROLE_USER_MANAGEMENT_READ"
-    USER_MANAGEMENT_ADMIN = "ROLE_USER_MANAGEMENT_ADMIN"
-    INVENTORY_READ = "ROLE_INVENTORY_READ"
-    INVENTORY_ADMIN = "ROLE_INVENTORY_ADMIN"
-    IDENTITY_READ = "ROLE_IDENTITY_READ"
-    IDENTITY_ADMIN = "ROLE_IDENTITY_ADMIN"
-    TENANT_MANAGEMENT_ADMIN = "ROLE_TENANT_MANAGEMENT_ADMIN"
-    DEVICE_BOOTSTRAP = "ROLE_DEVICE_BOOTSTRAP"
-    DEVICE = "ROLE_DEVICE"
-
+Role = RoleName  # the name the domain has always used for built-in roles
 
 ADMIN_ROLES: frozenset[Role] = frozenset(
     {
@@ -35,6 +31,7 @@ ADMIN_ROLES: frozenset[Role] = frozenset(
         Role.IDENTITY_READ,
         Role.IDENTITY_ADMIN,
         Role.TENANT_MANAGEMENT_ADMIN,
+        Role.CONNECTWARE_ADMIN,
     }
 )
 
@@ -43,21 +40,54 @@ MANAGEMENT_TENANT = "management"
 
 @dataclass(frozen=True, slots=True)
 class Principal:
+    """An authenticated caller. `permissions` are the effective ones: those of its built-in roles
+    and of its stored roles; build it with `Principal.of` so that the built-in ones are included."""
+
     user_id: int
     tenant_id: str
     username: str
     roles: frozenset[str]
+    permissions: frozenset[Permission] = field(default=frozenset(), compare=False)
+
+    @classmethod
+    def of(
+        cls,
+        user_id: int,
+        tenant_id: str,
+        username: str,
+        roles: Iterable[str],
+        stored_permissions: Iterable[Permission] = (),
+    ) -> Principal:
+        role_set = frozenset(roles)
+        return cls(
+            user_id, tenant_id, username, role_set, permissions_of_roles(role_set) | frozenset(stored_permissions)
+        )
 
     @property
     def in_management_tenant(self) -> bool:
         return self.tenant_id == MANAGEMENT_TENANT
 
     def has(self, role: Role) -> bool:
-        return role in self.roles
+        """Holds the role, or (for capability roles) permissions that cover all of the role's."""
+        if role.value in self.roles:
+            return True
+        if role in IDENTITY_ROLES:
+            return False
+        return covers_all(self.permissions, BUILTIN_ROLES[role.value].permissions)
 
     def require(self, *any_of: Role) -> None:
-        """Raise PermissionDenied unless the principal holds at least one of the roles."""
-        if not any(role in self.roles for role in any_of):
+        """Raise PermissionDenied unless the principal has at least one of the roles."""
+        if not any(self.has(role) for role in any_of):
+            raise PermissionDenied("Access is denied")
+
+    def permits(self, context: Context, operation: Operation, resource: str) -> bool:
+        return any(grant.allows(context, operation, resource) for grant in self.permissions)
+
+    def permits_request(self, method: str, path: str) -> bool:
+        return self.permits(Context.HTTP, operation_of_method(method), path)
+
+    def require_request(self, method: str, path: str) -> None:
+        if not self.permits_request(method, path):
             raise PermissionDenied("Access is denied")
 
     def can_see_tenant(self, tenant_id: str) -> bool:

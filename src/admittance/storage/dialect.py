@@ -39,7 +39,7 @@ class Dialect:
 SQLITE = Dialect(
     name="sqlite",
     for_update="",  # a SQLite write transaction (BEGIN IMMEDIATE) already excludes other writers
-    role_list="(SELECT group_concat(ur.role, ',') FROM user_roles ur WHERE ur.user_id = u.id)",
+    role_list="(SELECT group_concat(ur.role_id, ',') FROM user_roles ur WHERE ur.user_id = u.id)",
     # A JSON path label in double quotes takes the key as stored; paths know no escapes, so such keys
     # are compared one by one instead.
     has_key="json_type({doc}, '$.\"' || :fragment || '\"') IS NOT NULL",
@@ -51,7 +51,7 @@ SQLITE = Dialect(
 POSTGRESQL = Dialect(
     name="postgresql",
     for_update=" FOR UPDATE",
-    role_list="(SELECT string_agg(ur.role, ',') FROM user_roles ur WHERE ur.user_id = u.id)",
+    role_list="(SELECT string_agg(ur.role_id, ',') FROM user_roles ur WHERE ur.user_id = u.id)",
     has_key="(({doc})::jsonb) ? :fragment",
     has_key_escaped="(({doc})::jsonb) ? :fragment",
     in_id_list="IN (SELECT CAST(jsonb_array_elements_text(CAST(:{name} AS jsonb)) AS BIGINT))",

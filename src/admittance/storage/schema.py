@@ -43,12 +43,31 @@ tenants = Table(
     Column("created_at", BigInteger, nullable=False),
 )
 
+# Roles: the built-in ones (tenant_id NULL; their permissions are defined in code, kernel/access.py)
+# and each tenant's own. `auto_generated` roles hold one user's direct permissions (Connectware).
 roles = Table(
     "roles",
     metadata,
-    Column("name", String(100), primary_key=True),
+    Column("id", String(100), primary_key=True),
     Column("description", Text, nullable=False),
     Column("builtin", Boolean, nullable=False),
+    Column("tenant_id", String(63), nullable=True),
+    Column("name", String(200), nullable=False),
+    Column("is_shared", Boolean, nullable=False),
+    Column("auto_generated", Boolean, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ux_roles_tenant_name", "tenant_id", "name", unique=True),
+)
+
+role_permissions = Table(
+    "role_permissions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("role_id", String(100), ForeignKey("roles.id", ondelete="CASCADE"), nullable=False),
+    Column("context", String(8), nullable=False),
+    Column("operation", String(16), nullable=False),
+    Column("resource", String(1000), nullable=False),
+    Index("ux_role_permissions_grant", "role_id", "context", "resource", "operation", unique=True),
 )
 
 users = Table(
@@ -62,6 +81,14 @@ users = Table(
     Column("enabled", Boolean, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("password_changed_at", BigInteger, nullable=False),
+    Column("auto_generated", Boolean, nullable=False),
+    Column("mqtt_publish_prefix", Text, nullable=True),
+    Column("identity_provider", String(16), nullable=False),
+    Column("grant_types", Text, nullable=False),  # JSON [{"method", "isRequired"}]
+    Column("enforce_mfa_enrollment", Boolean, nullable=False),
+    Column("mfa_secret", Text, nullable=True),  # sealed (AES-GCM under a key derived from the secret key)
+    Column("mfa_pending_secret", Text, nullable=True),  # sealed; enrollment started, first code not yet seen
+    Column("mfa_last_step", BigInteger, nullable=True),  # the last TOTP time step accepted: no reuse
     Index("ux_users_tenant_username", "tenant_id", "username", unique=True),
     Index("ix_users_tenant_kind", "tenant_id", "kind"),
 )
@@ -70,8 +97,47 @@ user_roles = Table(
     "user_roles",
     metadata,
     Column("user_id", AutoId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
-    Column("role", String(100), ForeignKey("roles.name", ondelete="CASCADE"), nullable=False),
-    PrimaryKeyConstraint("user_id", "role"),
+    Column("role_id", String(100), ForeignKey("roles.id", ondelete="CASCADE"), nullable=False),
+    PrimaryKeyConstraint("user_id", "role_id"),
+    Index("ix_user_roles_role", "role_id"),
+)
+
+# Certificates a user may authenticate with, by fingerprint (SHA-256 of the DER, lower-case hex).
+user_certificates = Table(
+    "user_certificates",
+    metadata,
+    Column("user_id", AutoId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("fingerprint", String(128), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=True),
+    PrimaryKeyConstraint("user_id", "fingerprint"),
+    Index("ix_user_certificates_fingerprint", "fingerprint"),
+)
+
+# API tokens and MFA login challenges: random, prefixed, stored only as a keyed digest. `id` is the
+# public fingerprint used to list and revoke a token; it reveals nothing of the token.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user_id", AutoId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("label", String(200), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("session_seconds", BigInteger, nullable=True),  # an MFA challenge: the lifetime of the token it leads to
+    Index("ux_api_tokens_digest", "digest", unique=True),
+    Index("ix_api_tokens_user", "user_id", "kind"),
+)
+
+# MFA backup codes: keyed digests, each deleted when used.
+mfa_backup_codes = Table(
+    "mfa_backup_codes",
+    metadata,
+    Column("user_id", AutoId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("digest", String(64), nullable=False),
+    PrimaryKeyConstraint("user_id", "digest"),
 )
 
 registration_requests = Table(

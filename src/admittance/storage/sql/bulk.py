@@ -239,7 +239,7 @@ class SqlBulkStore:
         await insert_rows(
             self._db,
             "user_roles",
-            [("user_id", "bigint"), ("role", "text")],
+            [("user_id", "bigint"), ("role_id", "text")],
             [(user_id, Role.DEVICE.value) for user_id in user_ids],
             suffix="ON CONFLICT DO NOTHING",
         )

@@ -94,13 +94,13 @@ class SqlUserStore:
         if row is None:
             raise Conflict(f"The user name {username} belongs to a user who is not a device.", entity="user")
         await self._db.execute(
-            "INSERT INTO user_roles (user_id, role) VALUES (:user_id, :role) ON CONFLICT DO NOTHING",
+            "INSERT INTO user_roles (user_id, role_id) VALUES (:user_id, :role) ON CONFLICT DO NOTHING",
             {"user_id": row["id"], "role": role},
         )
 
     async def _grant(self, user_id: int, roles: Iterable[str]) -> None:
         await self._db.execute_many(
-            "INSERT INTO user_roles (user_id, role) VALUES (:user_id, :role) ON CONFLICT DO NOTHING",
+            "INSERT INTO user_roles (user_id, role_id) VALUES (:user_id, :role) ON CONFLICT DO NOTHING",
             [{"user_id": user_id, "role": role} for role in roles],
         )
 

@@ -39,7 +39,7 @@ WITH req AS (
     WHERE users.kind = :device
     RETURNING id
 ), granted AS (
-    INSERT INTO user_roles (user_id, role) SELECT id, :role FROM upserted ON CONFLICT DO NOTHING
+    INSERT INTO user_roles (user_id, role_id) SELECT id, :role FROM upserted ON CONFLICT DO NOTHING
 ), audited AS (
     INSERT INTO audit_events (tenant_id, at, actor, tag, subject, detail)
     SELECT tenant_id, :now, :actor, :tag, :id, :detail FROM taken

@@ -1,0 +1,26 @@
+"""The Connectware-compatible surface (/api): users, roles, permissions, sessions, MFA, broker auth."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+from admittance.http.basic_auth import BasicAuthenticator
+from admittance.http.compat.connectware import broker_routes, role_routes, session_routes, user_routes
+from admittance.http.compat.connectware.errors import render
+from admittance.http.compat.connectware.guard import Guard
+from admittance.http.state import AppState
+
+PATH_PREFIXES = ("/api/",)
+
+
+def routes(state: AppState, auth: BasicAuthenticator) -> list[BaseRoute]:
+    guard = Guard(auth)
+    return [
+        *user_routes.routes(state, guard),
+        *role_routes.routes(state, guard),
+        *session_routes.routes(state, guard),
+        *broker_routes.routes(state),
+    ]
+
+
+__all__ = ["PATH_PREFIXES", "render", "routes"]

@@ -1,0 +1,12 @@
+"""(being built)"""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+from admittance.http.compat.connectware.guard import Guard
+from admittance.http.state import AppState
+
+
+def routes(state: AppState, guard: Guard) -> list[BaseRoute]:
+    return []
