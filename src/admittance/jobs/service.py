@@ -14,10 +14,10 @@ from admittance.devices.bulk.engine import BulkImporter, ImportReport
 from admittance.devices.bulk.rows import REASON_COLUMN, RowStatus, neutralize_formula
 from admittance.jobs.model import Job, JobKind, JobRow, JobStatus
 from admittance.jobs.store import JobsStorage
+from admittance.kernel.access import parse_permission
 from admittance.kernel.clock import Clock
 from admittance.kernel.errors import NotFound
 from admittance.kernel.paging import Page, PageRequest
-from admittance.kernel.access import parse_permission
 from admittance.kernel.principal import Principal, Role
 
 ENTITY = "job"
