@@ -15,10 +15,11 @@ PATH_PREFIXES = ("/api/",)
 
 def routes(state: AppState, auth: BasicAuthenticator) -> list[BaseRoute]:
     guard = Guard(auth)
+    # Sessions first: PUT /api/users/change-password must not be taken for PUT /api/users/{id}.
     return [
+        *session_routes.routes(state, guard),
         *user_routes.routes(state, guard),
         *role_routes.routes(state, guard),
-        *session_routes.routes(state, guard),
         *broker_routes.routes(state),
     ]
 
