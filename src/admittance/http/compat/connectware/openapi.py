@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 from admittance import __version__
 
 PATH = "/api/openapi.json"
+HOOK_HEADER = "vernemq-hook"
 
 Schema = dict[str, Any]
 
@@ -260,15 +261,16 @@ def _schemas() -> dict[str, Schema]:
         ),
         "BackupCodes": _object({"backupCodes": _array(_STRING)}, ("backupCodes",)),
         "BrokerResult": {
-            "description": "VerneMQ webhook answer: `ok` (maybe with modifiers), `next`, or `{error: ...}`",
+            "description": "VerneMQ webhook answer: `ok` (maybe with modifiers) or `{error: ...}` (a denial)",
             "type": "object",
             "properties": {
-                "result": {"oneOf": [_STRING, _object({"error": _STRING}, ("error",))]},
+                "result": {"oneOf": [{"type": "string", "enum": ["ok"]}, _object({"error": _STRING}, ("error",))]},
                 "modifiers": {"type": "object"},
-                "topics": _array(_object({"topic": _STRING, "qos": _INTEGER}, ("topic", "qos"))),
+                "topics": _array(_ref("BrokerTopic")),
             },
             "required": ["result"],
         },
+        "BrokerTopic": _object({"topic": _STRING, "qos": _INTEGER}, ("topic", "qos")),
         "BrokerRegister": _object(
             {
                 "peer_addr": _STRING,
@@ -279,9 +281,9 @@ def _schemas() -> dict[str, Schema]:
                 "client_id": _STRING,
                 "clean_session": _BOOLEAN,
                 "clean_start": _BOOLEAN,
+                "client_cert": {"type": "string", "description": "base64 DER (forward_connection_opts)"},
                 "properties": {"type": "object"},
             },
-            ("client_id",),
         ),
         "BrokerPublish": _object(
             {
@@ -294,17 +296,17 @@ def _schemas() -> dict[str, Schema]:
                 "retain": _BOOLEAN,
                 "properties": {"type": "object"},
             },
-            ("client_id", "topic"),
+            ("topic",),
         ),
         "BrokerSubscribe": _object(
             {
                 "username": _NULLABLE_STRING,
                 "client_id": _STRING,
                 "mountpoint": _STRING,
-                "topics": _array(_object({"topic": _STRING, "qos": _INTEGER}, ("topic", "qos"))),
+                "topics": {"type": "array", "minItems": 1, "items": _ref("BrokerTopic")},
                 "properties": {"type": "object"},
             },
-            ("client_id", "topics"),
+            ("topics",),
         ),
         "BrokerEnhanced": _object(
             {
@@ -315,7 +317,6 @@ def _schemas() -> dict[str, Schema]:
                     {"p_authentication_method": _STRING, "p_authentication_data": _STRING},
                 ),
             },
-            ("client_id",),
         ),
     }
 
@@ -372,6 +373,28 @@ def _operation(
     return operation
 
 
+def _broker_operation(
+    summary: str, body: Schema, parameters: list[dict[str, Any]], errors: tuple[int, ...]
+) -> dict[str, Any]:
+    """A broker hook: past its guard every answer is a 200 (a denial for whatever is malformed), since
+    VerneMQ takes any other status for a failed hook. The guard: loopback callers only (403), or the
+    shared secret when `broker_hook_secret` is set (401, 429)."""
+    operation = _operation(
+        summary,
+        "broker",
+        {"200": _json("The decision, as VerneMQ's webhooks expect it", _ref("BrokerResult"))},
+        (401, 403, 429, *errors),
+        parameters=parameters,
+    )
+    operation["requestBody"] = {"required": True, "content": {_JSON: {"schema": body}}}
+    operation["security"] = [{}, {"brokerSecret": []}, {"bearerAuth": []}, {"basicAuth": []}]
+    return operation
+
+
+def _header(name: str, schema: Schema, description: str, *, required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": "header", "required": required, "description": description, "schema": schema}
+
+
 def _path_id(name: str, description: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "description": description, "schema": _STRING}
 
@@ -392,7 +415,6 @@ def _paths() -> dict[str, Any]:
     role = _json("The role", _ref("Role"))
     login = _json("A token, or the first step of an MFA login", _ref("LoginAnswer"))
     backup_codes = _json("Fresh one-time backup codes (shown once)", _ref("BackupCodes"))
-    broker = _json("The decision, as VerneMQ's webhooks expect it", _ref("BrokerResult"))
     paths: dict[str, Any] = {
         "/api/users": {
             "post": _operation(
@@ -612,16 +634,6 @@ def _paths() -> dict[str, Any]:
                 body=_ref("OtpOrBackupCode"),
             ),
         },
-        "/api/broker/auth/enhanced": {
-            "post": _operation(
-                "MQTT 5 enhanced authentication (VerneMQ on_auth_m5)",
-                "broker",
-                {"200": broker},
-                (401, 403, 429),
-                body=_ref("BrokerEnhanced"),
-                public=True,
-            ),
-        },
     }
     hooks = {
         "auth_on_register": "BrokerRegister",
@@ -630,18 +642,34 @@ def _paths() -> dict[str, Any]:
         "auth_on_publish_m5": "BrokerPublish",
         "auth_on_subscribe": "BrokerSubscribe",
         "auth_on_subscribe_m5": "BrokerSubscribe",
+        "on_auth_m5": "BrokerEnhanced",
+        "enhanced": "BrokerEnhanced",
     }
     for hook, request in hooks.items():
+        named = "on_auth_m5" if hook == "enhanced" else hook
         paths[f"/api/broker/auth/{hook}"] = {
-            "post": _operation(
-                f"VerneMQ webhook {hook}",
-                "broker",
-                {"200": broker},
-                (401, 403, 429),
-                body=_ref(request),
-                public=True,
+            "post": _broker_operation(
+                f"VerneMQ webhook {named}" + (" (the seed's path)" if hook == "enhanced" else ""),
+                _ref(request),
+                [_header(HOOK_HEADER, _STRING, f"If sent, it must be {named}: otherwise a denial")],
+                (),
             ),
         }
+    paths["/api/broker/auth"] = {
+        "post": _broker_operation(
+            "VerneMQ webhook named by the vernemq-hook header (one endpoint for every hook)",
+            {"type": "object"},
+            [
+                _header(
+                    HOOK_HEADER,
+                    {"type": "string", "enum": sorted(set(hooks) - {"enhanced"})},
+                    "The hook",
+                    required=True,
+                )
+            ],
+            (400, 404),
+        ),
+    }
     paths[PATH] = {
         "get": _operation(
             "This document",
@@ -680,6 +708,12 @@ def document() -> dict[str, Any]:
                     "description": "The same token as the whole Authorization header (as the seed sends it)",
                 },
                 "basicAuth": {"type": "http", "scheme": "basic", "description": "tenant/username:password"},
+                "brokerSecret": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "x-admittance-broker-secret",
+                    "description": "The broker hooks' shared secret (also as Bearer, or as the Basic password)",
+                },
             },
         },
     }
