@@ -34,6 +34,25 @@ class AuditTag(StrEnum):
     CHILD_ASSET_ASSIGNED = "inventory:child-asset:assign"
     CHILD_ASSET_UNASSIGNED = "inventory:child-asset:unassign"
     USER_DELETED = "identity:user:delete"
+    # The directory (/api users, roles, permissions)
+    USER_UPDATED = "identity:user:update"
+    USER_ROLE_GRANTED = "identity:user:grant-role"
+    USER_ROLE_REVOKED = "identity:user:revoke-role"
+    USER_CERTIFICATE_ADDED = "identity:user:add-certificate"
+    USER_CERTIFICATE_REMOVED = "identity:user:remove-certificate"
+    USER_MFA_RESET = "identity:user:disable-mfa"
+    ROLE_CREATED = "identity:role:create"
+    ROLE_UPDATED = "identity:role:update"
+    ROLE_DELETED = "identity:role:delete"
+    ROLE_PERMISSION_ADDED = "identity:role:add-permission"
+    ROLE_PERMISSION_UPDATED = "identity:role:update-permission"
+    ROLE_PERMISSION_REMOVED = "identity:role:remove-permission"
+    SESSION_CREATED = "identity:session:create"
+    SESSIONS_REVOKED = "identity:session:revoke"
+    MFA_ENROLLMENT_STARTED = "identity:mfa:start"
+    MFA_ENABLED = "identity:mfa:enable"
+    MFA_DISABLED = "identity:mfa:disable"
+    MFA_BACKUP_CODES_REGENERATED = "identity:mfa:regenerate-backup-codes"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,13 @@
-"""HTTP Basic authentication as Cumulocity clients send it: `tenant/user:password` or `user:password`.
+"""Request authentication on every surface: HTTP Basic as Cumulocity clients send it
+(`tenant/user:password` or `user:password`), and API tokens from /api/login as
+`Authorization: Bearer <token>` or as Connectware's plain `Authorization: <token>`.
 
 A bare user name belongs to the tenant named by the first label of the Host header when such a
 tenant exists (t1.example.com -> t1), else to the configured default tenant.
+
+Tokens are never taken from the query string (`?apiToken=`, which Connectware accepts): query
+strings end up in access logs, proxy logs and browser history (docs/compat/connectware/sessions.md).
+A principal whose MFA enrollment is enforced but not done may call only the enrollment endpoints.
 """
 
 from __future__ import annotations
@@ -10,15 +16,42 @@ import base64
 import binascii
 import re
 import time
+from dataclasses import dataclass
 
 from starlette.requests import Request
 
 from admittance.http.state import AppState
 from admittance.identity import PresentedCredentials
+from admittance.identity.sessions import TokenSession, looks_like_token
+from admittance.kernel.errors import PermissionDenied
 from admittance.kernel.principal import Principal
 
 _TENANT_CACHE_SECONDS = 30.0
 _TENANT_LABEL = re.compile(r"[a-z][a-z0-9-]{0,62}")
+# What a principal with MFA enrollment pending may call: its session and the enrollment itself.
+ENROLLMENT_ENDPOINTS = frozenset({("GET", "/api/session"), ("POST", "/api/mfa/enable"), ("POST", "/api/mfa/validate")})
+ENROLLMENT_REQUIRED = (
+    "MFA enrollment is required for this account: enroll with POST /api/mfa/enable and POST /api/mfa/validate"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """An authenticated request: its principal, and its token session (None for Basic)."""
+
+    principal: Principal
+    session: TokenSession | None
+
+
+def presented_token(request: Request) -> str | None:
+    """The API token of the Authorization header (Bearer, or plain with the token prefix), if any."""
+    header = request.headers.get("authorization", "").strip()
+    scheme, _, rest = header.partition(" ")
+    if scheme.lower() == "bearer":
+        return rest.strip()
+    if looks_like_token(header) and " " not in header:
+        return header
+    return None
 
 
 def client_address(request: Request) -> str:
@@ -54,8 +87,27 @@ class BasicAuthenticator:
             await self._state.services.identity.reject_malformed(client_address(request), "no usable Basic credentials")
         return presented
 
+    async def caller(self, request: Request) -> Caller:
+        token = presented_token(request)
+        if token is not None:
+            session = await self._state.services.sessions.session_for_token(token, client_address(request))
+            caller = Caller(session.principal, session)
+        else:
+            principal = await self._state.services.identity.authenticate(await self.presented_or_reject(request))
+            caller = Caller(principal, None)
+        if caller.principal.mfa_enrollment_pending and (request.method, request.url.path) not in ENROLLMENT_ENDPOINTS:
+            raise PermissionDenied(ENROLLMENT_REQUIRED)
+        return caller
+
     async def principal(self, request: Request) -> Principal:
-        return await self._state.services.identity.authenticate(await self.presented_or_reject(request))
+        return (await self.caller(request)).principal
+
+    async def account_of(self, request: Request, user: str) -> tuple[str, str]:
+        """`tenant/user`, or a bare user name in the tenant of the Host (as for Basic)."""
+        tenant, slash, username = user.partition("/")
+        if not slash:
+            return await self._tenant_from_host(request), user
+        return tenant, username
 
     async def _tenant_from_host(self, request: Request) -> str:
         host = request.headers.get("host", "").split(":", 1)[0]

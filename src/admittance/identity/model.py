@@ -57,9 +57,22 @@ class UserAuthRecord:
     enabled: bool
     roles: frozenset[str]
     stored_permissions: frozenset[Permission] = frozenset()  # of its custom roles (built-in ones are in code)
+    mfa_enrolled: bool = False  # a TOTP secret is enrolled: a password alone does not authenticate
+    mfa_enforced: bool = False  # enrollment is enforced (enforceMFAEnrollment)
+
+    @property
+    def mfa_enrollment_pending(self) -> bool:
+        return self.mfa_enforced and not self.mfa_enrolled
 
     def principal(self) -> Principal:
-        return Principal.of(self.user_id, self.tenant_id, self.username, self.roles, self.stored_permissions)
+        return Principal.of(
+            self.user_id,
+            self.tenant_id,
+            self.username,
+            self.roles,
+            self.stored_permissions,
+            mfa_enrollment_pending=self.mfa_enrollment_pending,
+        )
 
 
 @dataclass(frozen=True, slots=True)

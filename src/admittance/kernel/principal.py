@@ -48,6 +48,8 @@ class Principal:
     username: str
     roles: frozenset[str]
     permissions: frozenset[Permission] = field(default=frozenset(), compare=False)
+    # MFA enrollment is enforced and not done yet: only the enrollment endpoints are open to it.
+    mfa_enrollment_pending: bool = field(default=False, compare=False)
 
     @classmethod
     def of(
@@ -57,10 +59,17 @@ class Principal:
         username: str,
         roles: Iterable[str],
         stored_permissions: Iterable[Permission] = (),
+        *,
+        mfa_enrollment_pending: bool = False,
     ) -> Principal:
         role_set = frozenset(roles)
         return cls(
-            user_id, tenant_id, username, role_set, permissions_of_roles(role_set) | frozenset(stored_permissions)
+            user_id,
+            tenant_id,
+            username,
+            role_set,
+            permissions_of_roles(role_set) | frozenset(stored_permissions),
+            mfa_enrollment_pending,
         )
 
     @property

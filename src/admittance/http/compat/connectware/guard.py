@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from admittance.http.basic_auth import BasicAuthenticator
+from admittance.http.basic_auth import BasicAuthenticator, Caller
 from admittance.kernel.principal import Principal
 
 
 class Guard:
     def __init__(self, auth: BasicAuthenticator) -> None:
         self._auth = auth
+
+    @property
+    def auth(self) -> BasicAuthenticator:
+        return self._auth
+
+    async def caller(self, request: Request) -> Caller:
+        """Any authenticated caller, with its token session (None for Basic)."""
+        return await self._auth.caller(request)
 
     async def permitted(self, request: Request) -> Principal:
         """An authenticated caller whose permissions allow this method on this path (else 401/403)."""
