@@ -56,6 +56,7 @@ MODES = ((GenerationMode.POSITIVE, POSITIVE_EXAMPLES), (GenerationMode.NEGATIVE,
 # Paths of the /api surface that belong to a later issue (client registry, CA certificates, maintenance).
 LATER = ("/api/client-registry", "/api/certificates", "/api/maintenance")
 BROKER_HOOKS = "/api/broker/auth/"
+TARGET_LOGIN = {"username": "fuzz.target", "password": "Fuzz-Target-123", "expireTimeInHours": 1}
 
 
 class Harness:
@@ -140,7 +141,7 @@ def _known_ids(harness: Harness) -> dict[str, list[str]]:
     """Ids of things that exist, so that the run reaches more than 404s: a user and a role made for it,
     a built-in role, and a permission of the made role."""
     known: dict[str, list[str]] = {"user": [], "role": ["minimum-access"], "permission": []}
-    user = harness.request("POST", "/api/users", {"username": "fuzz.target", "password": "Fuzz-Target-123"})
+    user = harness.request("POST", "/api/users", {"username": "fuzz.target", "password": TARGET_LOGIN["password"]})
     if user.status_code == 201:
         known["user"].append(str(user.json()["id"]))
     role = harness.request(
@@ -171,7 +172,7 @@ def _fixed_path_parameters(path: str, known: dict[str, list[str]]) -> list[dict[
 
 def _order(method: str) -> int:
     # Deletions last, so that what they remove was there for everything else.
-    return 1 if method == "DELETE" else 0
+    return 1 if method.upper() == "DELETE" else 0
 
 
 def _fuzz_operation(
@@ -188,6 +189,8 @@ def _fuzz_operation(
         operation.as_strategy(generation_mode=mode, path_parameters=fixed)
         for fixed in _fixed_path_parameters(operation.path, known)
     ]
+    if mode is GenerationMode.POSITIVE and operation.path == "/api/login":
+        strategies.append(operation.as_strategy(body=TARGET_LOGIN))
     strategy = st.one_of(strategies)
 
     @hypothesis_settings(
@@ -246,6 +249,8 @@ def test_fuzz_api(harness: Harness, who: str) -> None:
     for operation in operations:
         seen = statuses.setdefault(f"{operation.method.upper()} {operation.path}", Counter())
         for mode, examples in MODES:
+            if mode is GenerationMode.NEGATIVE and not _has_input(operation):
+                continue  # nothing to make invalid
             try:
                 _fuzz_operation(harness, operation, mode, examples, headers, known, seen)
             # Every operation is tried and all failures are reported at once (schemathesis raises its
@@ -256,6 +261,11 @@ def test_fuzz_api(harness: Harness, who: str) -> None:
     for name, seen in statuses.items():
         print(f"  {name}: {dict(sorted(seen.items()))}")
     assert not failures, "\n\n".join(failures)
+
+
+def _has_input(operation: Any) -> bool:
+    raw = operation.definition.raw
+    return bool(raw.get("parameters") or raw.get("requestBody") or operation.path_parameters)
 
 
 def _first_lines(exc: BaseException, limit: int = 40, width: int = 600) -> str:
