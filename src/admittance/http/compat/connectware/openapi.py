@@ -127,6 +127,7 @@ def _schemas() -> dict[str, Schema]:
         "PermissionInput": _object(permission_fields, ("resource", "operation", "context")),
         "PermissionUpdate": _object(
             {key: permission_fields[key] for key in ("resource", "operation", "context")},
+            ("resource", "operation"),
         ),
         "GrantType": _object({"method": grant_method, "isRequired": _BOOLEAN}, ("method", "isRequired")),
         "GrantTypeInput": _object({"method": grant_method, "isRequired": _BOOLEAN}, ("method",)),
