@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -113,18 +115,84 @@ def validate_username(username: str) -> str:
     return username
 
 
+_POLICY_KEYS = {
+    "min": "min_length",
+    "lower": "min_lower",
+    "upper": "min_upper",
+    "numeric": "min_numeric",
+    "symbol": "min_symbol",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class PasswordPolicy:
-    """Rules for passwords people choose. Generated secrets are always far above them."""
+    """Rules for passwords people choose. Generated secrets are always far above them.
+
+    Connectware's rules (`CYBUS_AUTH_PASSWORD_POLICY_RULES`): minimum counts of characters (`min`),
+    lower-case letters (`lower`, Unicode category Ll), upper-case letters (`upper`, Lu), decimal
+    digits (`numeric`, Nd) and symbols (`symbol`, categories P* and S*); 0 disables a rule. Ours also
+    always apply: at most `max_length` characters, not the username, no control characters, never empty.
+    """
 
     min_length: int = 8
     max_length: int = 128
+    min_lower: int = 0
+    min_upper: int = 0
+    min_numeric: int = 0
+    min_symbol: int = 0
+
+    @classmethod
+    def from_rules(cls, rules: str) -> PasswordPolicy:
+        """The policy of a Connectware rules JSON object, e.g. `{"min": 12, "upper": 1}`.
+        Raises ValueError with a clear message when the text is not such an object."""
+        try:
+            document = json.loads(rules)
+        except ValueError as exc:
+            raise ValueError(f"password_policy is not valid JSON: {exc}") from None
+        if not isinstance(document, dict):
+            raise ValueError('password_policy must be a JSON object such as {"min": 8}')
+        unknown = sorted(set(document) - set(_POLICY_KEYS))
+        if unknown:
+            raise ValueError(
+                f"password_policy has unknown rules: {', '.join(unknown)} (known: min, lower, upper, numeric, symbol)"
+            )
+        values: dict[str, int] = {}
+        for key, value in document.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"password_policy rule {key} must be a whole number of at least 0")
+            values[_POLICY_KEYS[key]] = value
+        policy = cls(**values)
+        required = policy.min_lower + policy.min_upper + policy.min_numeric + policy.min_symbol
+        if max(policy.min_length, required) > policy.max_length:
+            raise ValueError(
+                f"password_policy asks for more than the {policy.max_length} characters a password may have"
+            )
+        return policy
 
     def check(self, password: str, username: str) -> None:
-        if len(password) < self.min_length:
+        if len(password) < max(1, self.min_length):
             raise InvalidInput(
-                f"password must have at least {self.min_length} characters", entity="user", field="password"
+                f"password must have at least {max(1, self.min_length)} characters", entity="user", field="password"
             )
+        counts = {"lower": 0, "upper": 0, "numeric": 0, "symbol": 0}
+        for char in password:
+            category = unicodedata.category(char)
+            if category == "Ll":
+                counts["lower"] += 1
+            elif category == "Lu":
+                counts["upper"] += 1
+            elif category == "Nd":
+                counts["numeric"] += 1
+            elif category[0] in "PS":
+                counts["symbol"] += 1
+        for key, wanted, what in (
+            ("lower", self.min_lower, "lower-case letters"),
+            ("upper", self.min_upper, "upper-case letters"),
+            ("numeric", self.min_numeric, "digits"),
+            ("symbol", self.min_symbol, "symbols (punctuation or signs)"),
+        ):
+            if counts[key] < wanted:
+                raise InvalidInput(f"password must contain at least {wanted} {what}", entity="user", field="password")
         if len(password) > self.max_length:
             raise InvalidInput(
                 f"password must have at most {self.max_length} characters", entity="user", field="password"
