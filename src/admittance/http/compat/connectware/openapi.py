@@ -489,7 +489,7 @@ def _paths() -> dict[str, Any]:
                 "One page of the users of the caller's tenant",
                 "users",
                 {"200": _json("One page of users", _ref("UserPage"))},
-                (*_GUARDED, 400, 422),
+                (*_GUARDED, 400),
                 parameters=[
                     _query(
                         "usernames",
@@ -516,7 +516,7 @@ def _paths() -> dict[str, Any]:
                 "Change the caller's own password (403 when the current password is wrong)",
                 "session",
                 _NO_CONTENT,
-                (401, 403, 429),
+                (401, 403, 404, 429),
                 body=_ref("ChangePassword"),
             ),
         },
@@ -571,7 +571,7 @@ def _paths() -> dict[str, Any]:
                 "One page of roles, with their users",
                 "roles",
                 {"200": _json("One page of roles", _ref("RolePage"))},
-                (*_GUARDED, 400, 422),
+                (*_GUARDED, 400),
                 parameters=[
                     _query("names", _array(_STRING), "Only these names"),
                     _ROWS,
@@ -625,7 +625,7 @@ def _paths() -> dict[str, Any]:
                 "One page of distinct permissions, with the roles and users that hold them",
                 "permissions",
                 {"200": _json("One page of permissions", _ref("PermissionPage"))},
-                (*_GUARDED, 400, 422),
+                (*_GUARDED, 400),
                 parameters=[_query("ids", _array(_STRING), "Only these permission ids"), _ROWS, _PAGE],
             ),
         },
@@ -657,12 +657,16 @@ def _paths() -> dict[str, Any]:
                 "Start MFA enrollment: a fresh TOTP secret as an otpauth URI",
                 "mfa",
                 {"200": _json("The otpauth URI", _ref("MfaUri"))},
-                (401, 409, 422, 429),
+                (401, 404, 409, 429),
             ),
         },
         "/api/mfa/validate": {
             "post": _operation(
-                "Finish MFA enrollment with a first code", "mfa", {"200": backup_codes}, (401, 429), body=_ref("Otp")
+                "Finish MFA enrollment with a first code (a wrong code is a 422)",
+                "mfa",
+                {"200": backup_codes},
+                (401, 404, 409, 429),
+                body=_ref("Otp"),
             ),
         },
         "/api/mfa/login": {
@@ -680,7 +684,7 @@ def _paths() -> dict[str, Any]:
                 "Turn MFA off (with a current code or a backup code)",
                 "mfa",
                 _NO_CONTENT,
-                (401, 429),
+                (401, 403, 404, 429),
                 body=_ref("OtpOrBackupCode"),
             ),
         },
@@ -689,7 +693,7 @@ def _paths() -> dict[str, Any]:
                 "New backup codes (the old ones stop working)",
                 "mfa",
                 {"200": backup_codes},
-                (401, 429),
+                (401, 403, 404, 429),
                 body=_ref("OtpOrBackupCode"),
             ),
         },
