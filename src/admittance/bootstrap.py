@@ -12,14 +12,20 @@ from admittance.devices import InventoryService, RegistrationService
 from admittance.devices.bulk.engine import BulkImporter
 from admittance.devices.bulk.export import ManifestExporter
 from admittance.identity import Authenticator, AuthPolicy, IdentityService, PasswordPolicy
+from admittance.identity.broker import BrokerAuthService
+from admittance.identity.directory import DirectoryService
+from admittance.identity.mfa import MfaService
 from admittance.identity.service import FirstStart
+from admittance.identity.sessions import TOKEN_PREFIX, SessionPolicy, SessionService
 from admittance.jobs import JobRunner, JobService
 from admittance.kernel.clock import Clock, SystemClock
 from admittance.kernel.errors import Unavailable
 from admittance.kernel.passwords import CredentialVerifier, PasswordHasher
+from admittance.kernel.sealing import Sealer
 from admittance.kernel.secrets import Pepper
 from admittance.settings import Settings, SettingsError
 from admittance.storage import Database, open_database
+from admittance.storage.sql.broker import SqlBrokerDirectory
 from admittance.storage.sql.storage import SqlStorage
 
 log = logging.getLogger("admittance")
@@ -42,6 +48,10 @@ class Services:
     jobs: JobService
     runner: JobRunner
     verifier: CredentialVerifier
+    directory: DirectoryService
+    sessions: SessionService
+    mfa: MfaService
+    broker: BrokerAuthService
 
     async def close(self) -> None:
         self.runner.close()
@@ -70,7 +80,8 @@ def secret_key(settings: Settings) -> bytes:
 
 async def build_services(settings: Settings, *, clock: Clock | None = None) -> Services:
     clock = clock or SystemClock()
-    pepper = Pepper(secret_key(settings))
+    server_key = secret_key(settings)
+    pepper = Pepper(server_key)
     database = open_database(settings.database, pool_size=settings.db_pool_size)
     await database.open()
     storage = SqlStorage(database, clock)
@@ -84,10 +95,30 @@ async def build_services(settings: Settings, *, clock: Clock | None = None) -> S
             failure_delay_seconds=settings.auth_failure_delay_ms / 1000,
             failures_per_source=settings.auth_failures_per_source,
             failures_per_user=settings.auth_failures_per_user,
+            lockout_wait_seconds=settings.auth_lockout_wait_seconds,
+            lockout_max_wait_seconds=settings.auth_lockout_max_wait_seconds,
+            failure_reset_seconds=settings.auth_failure_reset_seconds,
+            otp_failures_per_user=settings.mfa_max_invalid_otps_per_user,
+            otp_ban_seconds=settings.mfa_ban_minutes * 60,
         ),
         record_failure=audit_failure,
     )
-    identity = IdentityService(storage, authenticator, verifier, hasher, clock, PasswordPolicy())
+    password_policy = PasswordPolicy.from_rules(settings.password_policy)
+    identity = IdentityService(storage, authenticator, verifier, hasher, clock, password_policy)
+    sessions = SessionService(
+        storage,
+        authenticator,
+        verifier,
+        pepper,
+        clock,
+        SessionPolicy(
+            token_expire_hours=settings.token_expire_hours,
+            token_max_hours=settings.token_max_hours,
+            mfa_issuer=settings.mfa_issuer,
+        ),
+        password_policy,
+    )
+    mfa = MfaService(storage, sessions, authenticator, Sealer(server_key, "totp-secret"), pepper, clock)
     audit_failure.identity = identity
     # Rows per import transaction. SQLite writes on the event loop, so a chunk is also how long a
     # poll may wait; 100-row chunks imported as fast as 500-row ones there (50,000 rows: 11.8 s vs
@@ -121,6 +152,18 @@ async def build_services(settings: Settings, *, clock: Clock | None = None) -> S
         jobs=jobs,
         runner=runner,
         verifier=verifier,
+        directory=DirectoryService(storage, verifier, hasher, clock, password_policy),
+        sessions=sessions,
+        mfa=mfa,
+        broker=BrokerAuthService(
+            SqlBrokerDirectory(database, clock),
+            identity,
+            clock,
+            default_tenant=settings.default_tenant,
+            failure_delay_seconds=settings.auth_failure_delay_ms / 1000,
+            tokens=sessions,
+            token_prefix=TOKEN_PREFIX,
+        ),
     )
 
 

@@ -5,18 +5,21 @@ Loading has no side effects; the composition root (bootstrap.py) acts on the set
 
 from __future__ import annotations
 
+import json
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from admittance.identity.model import PasswordPolicy
 from admittance.storage.location import DatabaseLocation
 
 ENV_PREFIX = "ADMITTANCE_"
 # Secret values that are never acceptable outside development mode.
 KNOWN_WEAK_SECRETS = frozenset({"", "secret", "changeme", "change-me", "admittance", "password", "dev", "test"})
 MIN_SECRET_KEY_CHARS = 32
+MIN_BROKER_SECRET_CHARS = 16
 
 
 class SettingsError(ValueError):
@@ -42,13 +45,25 @@ class Settings:
     auth_failure_delay_ms: int = 300
     auth_failures_per_source: int = 30
     auth_failures_per_user: int = 10
+    auth_lockout_wait_seconds: float = 60.0  # each max-failures more failures lock one more increment
+    auth_lockout_max_wait_seconds: float = 900.0
+    auth_failure_reset_seconds: float = 43_200.0  # failure counters forget after 12 h without a failure
+    token_expire_hours: float = 12.0  # session token lifetime; also the most a token without a label may ask for
+    token_max_hours: float = 8760.0  # the most a labelled (long-lived) API token may ask for
+    mfa_issuer: str = "Admittance"  # the issuer shown by authenticator apps
+    mfa_max_invalid_otps_per_user: int = 5
+    mfa_ban_minutes: float = 15.0
     security_token_max_failures: int = 3
+    # Connectware's password rules (JSON: min, lower, upper, numeric, symbol); malformed: the server refuses to start
+    password_policy: str = '{"min": 8}'  # noqa: S105 - rules, not a password
     db_pool_size: int = 10
     max_manifest_bytes: int = 50 * 1024 * 1024  # bulk registration files (CSV manifests)
     worker: bool = True  # run the background job worker inside `admittance serve`
     worker_id: str = ""  # names this process's job leases; empty: host name and process id
     job_lease_seconds: float = 60.0  # a job whose worker stopped renewing this long is taken over
     job_max_attempts: int = 3  # a job that lost its worker this often is failed, not retried
+    broker_hook_secret: str = ""  # /api/broker/auth/*: required when set; empty: loopback callers only
+    broker_hook_cache_seconds: int = 0  # cache-control max-age on allowed broker answers; 0: no caching
 
     @property
     def database(self) -> DatabaseLocation:
@@ -67,7 +82,7 @@ class Settings:
         return shown
 
 
-_SECRET_FIELDS = frozenset({"secret_key", "admin_password", "bootstrap_password"})
+_SECRET_FIELDS = frozenset({"secret_key", "admin_password", "bootstrap_password", "broker_hook_secret"})
 _FIELD_TYPES = {item.name: item.type for item in fields(Settings)}
 
 
@@ -89,6 +104,8 @@ def _coerce(name: str, raw: Any) -> Any:
             return int(raw)
         if kind == "float":
             return float(raw)
+        if isinstance(raw, dict):  # a TOML table, e.g. password_policy = { min = 12 }
+            return json.dumps(raw)
         return str(raw)
     except ValueError as exc:
         raise SettingsError(f"setting {name}: cannot read {raw!r} as {kind}") from exc
@@ -140,6 +157,19 @@ def validate(settings: Settings) -> None:
         raise SettingsError("max_manifest_bytes must be at least 1024")
     if settings.job_lease_seconds < 1 or settings.job_max_attempts < 1:
         raise SettingsError("job_lease_seconds and job_max_attempts must be at least 1")
+    try:
+        PasswordPolicy.from_rules(settings.password_policy)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from exc
+    if settings.broker_hook_cache_seconds < 0:
+        raise SettingsError("broker_hook_cache_seconds must not be negative")
+    if settings.token_expire_hours <= 0 or settings.token_max_hours < settings.token_expire_hours:
+        raise SettingsError("token_expire_hours must be positive and token_max_hours at least as large")
+    limits = (settings.auth_failures_per_user, settings.auth_failures_per_source)
+    if min(*limits, settings.mfa_max_invalid_otps_per_user) < 1:
+        raise SettingsError(
+            "auth_failures_per_user, auth_failures_per_source and mfa_max_invalid_otps_per_user must be at least 1"
+        )
     if settings.dev_mode:
         return
     key = settings.secret_key
@@ -153,6 +183,11 @@ def validate(settings: Settings) -> None:
         raise SettingsError(
             "ADMITTANCE_SECRET_KEY must be set when the database is PostgreSQL: every server process "
             "sharing the database needs the same key"
+        )
+    hook_secret = settings.broker_hook_secret
+    if hook_secret and (hook_secret.lower() in KNOWN_WEAK_SECRETS or len(hook_secret) < MIN_BROKER_SECRET_CHARS):
+        raise SettingsError(
+            f"ADMITTANCE_BROKER_HOOK_SECRET is weak: use at least {MIN_BROKER_SECRET_CHARS} random characters"
         )
     for name in ("admin_password", "bootstrap_password"):
         value = getattr(settings, name)

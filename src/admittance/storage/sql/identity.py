@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from admittance.identity.model import SecurityTokenPolicy, Tenant, User, UserAuthRecord, UserKind
 from admittance.kernel.clock import Clock, to_millis
 from admittance.kernel.errors import Conflict
 from admittance.storage.database import Executor
 from admittance.storage.sql import rows
+from admittance.storage.sql.directory import stored_permissions
 
 
 class SqlTenantStore:
@@ -141,8 +143,18 @@ class SqlUserStore:
 
 async def auth_record(executor: Executor, tenant_id: str, username: str) -> UserAuthRecord | None:
     row = await executor.fetch_one(
-        f"SELECT u.id, u.tenant_id, u.username, u.password_hash, u.enabled, {executor.dialect.role_list} AS roles "
+        f"SELECT u.id, u.tenant_id, u.username, u.password_hash, u.enabled, {executor.dialect.role_list} AS roles, "
+        "u.mfa_secret IS NOT NULL AS mfa_enrolled, u.enforce_mfa_enrollment "
         "FROM users u WHERE u.tenant_id = :tenant AND u.username = :username",
         {"tenant": tenant_id, "username": username},
     )
-    return rows.auth_record(row) if row else None
+    if row is None:
+        return None
+    record = rows.auth_record(row)
+    return replace(
+        record,
+        # Permissions of custom roles: a second query only for users who hold such a role.
+        stored_permissions=await stored_permissions(executor, record.user_id, record.roles),
+        mfa_enrolled=bool(row["mfa_enrolled"]),
+        mfa_enforced=bool(row["enforce_mfa_enrollment"]),
+    )

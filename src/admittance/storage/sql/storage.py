@@ -14,10 +14,12 @@ from admittance.storage.database import Database, Executor
 from admittance.storage.sql import inventory, issuance, rows
 from admittance.storage.sql.audit import SqlAuditStore
 from admittance.storage.sql.bulk import SqlBulkStore
+from admittance.storage.sql.directory import SqlDirectoryStore
 from admittance.storage.sql.identity import SqlTenantStore, SqlUserStore, auth_record
 from admittance.storage.sql.inventory import SqlInventoryStore
 from admittance.storage.sql.jobs import SqlJobStore
 from admittance.storage.sql.registrations import SqlRegistrationStore
+from admittance.storage.sql.sessions import SqlSessionStore
 
 
 class SqlUnitOfWork:
@@ -31,6 +33,8 @@ class SqlUnitOfWork:
         self.audit = SqlAuditStore(executor)
         self.bulk = SqlBulkStore(executor)
         self.jobs = SqlJobStore(executor)
+        self.directory = SqlDirectoryStore(executor, clock)
+        self.sessions = SqlSessionStore(executor, clock)
         self.executor = executor
 
 
