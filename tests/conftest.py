@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import os
 import shutil
 import sqlite3
@@ -22,6 +23,7 @@ from admittance.http.app import create_app
 from admittance.settings import Settings
 from admittance.storage import migrate
 from admittance.storage.location import DatabaseLocation
+from tests.support import secrets as leak_check
 from tests.support.postgres import PostgresServer
 
 ADMIN_PASSWORD = "admin-Secret-123"
@@ -29,6 +31,30 @@ BOOTSTRAP_PASSWORD = "bootstrap-Secret-456"
 SECRET_KEY = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 _TEMPLATE = "admittance_template"
 _counter = itertools.count()
+_LOG_CAPTURE = leak_check.LogCapture()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep every log record of the session (INFO and up from the server) for the leak check."""
+    leak_check.register(ADMIN_PASSWORD, BOOTSTRAP_PASSWORD, SECRET_KEY)
+    logging.getLogger().addHandler(_LOG_CAPTURE)
+    server_logger = logging.getLogger("admittance")
+    if server_logger.level == logging.NOTSET:
+        server_logger.setLevel(logging.INFO)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when a registered password, token, code or secret appears in any log (issue 4)."""
+    logging.getLogger().removeHandler(_LOG_CAPTURE)
+    found = leak_check.leaks(_LOG_CAPTURE)
+    if found:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        lines = ["secrets appeared in the logs of this run:", *found[:50]]
+        if reporter is not None:
+            reporter.write_sep("=", "leaked secrets", red=True)
+            for line in lines:
+                reporter.write_line(line, red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def _initialized(location: DatabaseLocation) -> None:

@@ -27,6 +27,7 @@ from tests.http.test_cumulocity_status_codes import (
     make_pending,
     snapshot,
 )
+from tests.support import secrets
 
 TOKEN = "s3cret-Token"
 
@@ -54,6 +55,7 @@ async def onboard(client: httpx.AsyncClient, request_id: str, auth: dict[str, st
     assert (await accept(client, request_id, auth=auth)).status_code == 200
     issued = await poll(client, request_id)
     assert issued.status_code == 201, issued.text
+    secrets.register(issued.json().get("password"))  # must never show in a log (tests/support/secrets.py)
     return issued.json()
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.support import secrets
 from tests.support.postgres import free_port
 
 
@@ -24,6 +25,7 @@ class ServerProcess:
         self._env.update(env or {})
         self._args = args
         self.process: subprocess.Popen[bytes] | None = None
+        self._output_handed_over = False
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
         command = [
@@ -55,6 +57,7 @@ class ServerProcess:
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
+            self._hand_over_output()
             return
         self.process.terminate()
         try:
@@ -62,6 +65,13 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=15)
+        self._hand_over_output()
+
+    def _hand_over_output(self) -> None:
+        """The server's log goes to the end-of-session check for leaked secrets (tests/support/secrets.py)."""
+        if self.process is not None and not self._output_handed_over:
+            self._output_handed_over = True
+            secrets.add_output(f"server on port {self.port}", self.output())
 
     def __enter__(self) -> ServerProcess:
         return self.start()

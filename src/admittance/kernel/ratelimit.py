@@ -7,6 +7,7 @@ per-process resource. Several processes each apply the same limit (docs/decision
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -108,7 +109,7 @@ class Lockout:
         if entry is None:
             return 0
         remaining = entry.locked_until - self._clock.monotonic()
-        return int(remaining) + 1 if remaining > 0 else 0
+        return math.ceil(remaining) if remaining > 0 else 0
 
     def blocked(self, key: str) -> bool:
         return self.retry_after(key) > 0
