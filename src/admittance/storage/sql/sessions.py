@@ -19,9 +19,7 @@ from admittance.identity.sessions import (
 from admittance.kernel.clock import Clock, from_millis, to_millis
 from admittance.storage.database import Executor, Row
 
-_SELECTED = (
-    "t.id, t.user_id, t.kind, t.label, t.created_at, t.expires_at, t.session_seconds, u.tenant_id, u.username"
-)
+_SELECTED = "t.id, t.user_id, t.kind, t.label, t.created_at, t.expires_at, t.session_seconds, u.tenant_id, u.username"
 
 
 def _token(row: Row) -> TokenRecord:
