@@ -53,7 +53,8 @@ _PASSWORD: Schema = {
     "type": "string",
     "minLength": 8,
     "maxLength": 128,
-    "description": "The password policy's default: 8 to 128 characters, no control characters, not the username",
+    "description": 'The default password policy (setting password_policy, {"min": 8}): 8 to 128 characters, '
+    "no control characters, not the username; a configured policy may ask for more",
 }
 _FINGERPRINT: Schema = {
     "type": "string",
