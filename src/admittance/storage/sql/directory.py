@@ -254,6 +254,8 @@ class SqlDirectoryStore:
             {"id": user_id},
         )
         await self._db.execute("DELETE FROM mfa_backup_codes WHERE user_id = :id", {"id": user_id})
+        # Pending second-factor challenges lead nowhere without a secret; do not leave them about.
+        await self._db.execute("DELETE FROM api_tokens WHERE user_id = :id AND kind = 'mfa'", {"id": user_id})
 
     async def delete_user(self, user_id: int) -> None:
         for table in ("user_roles", "user_certificates", "api_tokens", "mfa_backup_codes"):
