@@ -8,17 +8,14 @@ the inventory. On SQLite and on PostgreSQL, and with two server processes sharin
 from __future__ import annotations
 
 import itertools
-import os
 import time
-from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 
-import psycopg
 import pytest
 from c8y_api import CumulocityApi, CumulocityDeviceRegistry
 
-from tests.conftest import ADMIN_PASSWORD, BOOTSTRAP_PASSWORD, SECRET_KEY
+from tests.conftest import ADMIN_PASSWORD, BOOTSTRAP_PASSWORD
+from tests.e2e.conftest import Start, new_postgres_database
 from tests.support.postgres import PostgresServer
 from tests.support.server import ServerProcess
 
@@ -30,37 +27,6 @@ _databases = itertools.count()
 
 
 Server = ServerProcess
-Start = Callable[[str], ServerProcess]
-
-
-@pytest.fixture
-def start(tmp_path: Path) -> Iterator[Start]:
-    """Starts `admittance serve` on a free port with its own data folder; stops every one at the end."""
-    started: list[ServerProcess] = []
-
-    def launch(database_url: str) -> ServerProcess:
-        env = {
-            "ADMITTANCE_DATABASE_URL": database_url,
-            "ADMITTANCE_ADMIN_PASSWORD": ADMIN_PASSWORD,
-            "ADMITTANCE_BOOTSTRAP_PASSWORD": BOOTSTRAP_PASSWORD,
-            "ADMITTANCE_SECRET_KEY": SECRET_KEY,
-        }
-        server = ServerProcess(tmp_path / f"data-{len(started)}", env)
-        started.append(server)
-        return server.start(timeout=START_TIMEOUT_SECONDS)
-
-    try:
-        yield launch
-    finally:
-        for server in started:
-            server.stop()
-
-
-def _new_postgres_database(postgres: PostgresServer) -> str:
-    name = f"e2e_{os.getpid()}_{next(_databases)}"
-    with psycopg.connect(postgres.admin_url, autocommit=True) as connection:
-        connection.execute(f"CREATE DATABASE {name}")
-    return postgres.url(name)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -68,7 +34,7 @@ def database_url(request: pytest.FixtureRequest) -> str:
     """Empty for SQLite in the server's data folder, else a fresh, unmigrated PostgreSQL database."""
     if request.param == "sqlite":
         return ""
-    return _new_postgres_database(request.getfixturevalue("postgres"))
+    return new_postgres_database(request.getfixturevalue("postgres"))
 
 
 def operator(server: Server) -> CumulocityApi:
@@ -159,7 +125,7 @@ def test_wrong_bootstrap_password_is_not_a_404(start: Start, database_url: str) 
 
 
 def test_two_processes_on_one_postgresql_database_act_as_one(start: Start, postgres: PostgresServer) -> None:
-    url = _new_postgres_database(postgres)
+    url = new_postgres_database(postgres)
     first, second = start(url), start(url)
     admin_first, admin_second = operator(first), operator(second)
     assert admin_second.users.get_current().username == "admin"  # created once, by the first process

@@ -1,0 +1,51 @@
+"""Fixtures of the end-to-end tests: real `admittance serve` processes on free ports, and fresh
+PostgreSQL databases on the suite's throwaway server."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.conftest import ADMIN_PASSWORD, BOOTSTRAP_PASSWORD, SECRET_KEY
+from tests.support.postgres import PostgresServer
+from tests.support.server import ServerProcess
+
+START_TIMEOUT_SECONDS = 60.0
+_databases = itertools.count()
+
+Start = Callable[[str], ServerProcess]
+
+
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator[Start]:
+    """Starts `admittance serve` on a free port with its own data folder; stops every one at the end."""
+    started: list[ServerProcess] = []
+
+    def launch(database_url: str) -> ServerProcess:
+        env = {
+            "ADMITTANCE_DATABASE_URL": database_url,
+            "ADMITTANCE_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "ADMITTANCE_BOOTSTRAP_PASSWORD": BOOTSTRAP_PASSWORD,
+            "ADMITTANCE_SECRET_KEY": SECRET_KEY,
+        }
+        server = ServerProcess(tmp_path / f"data-{len(started)}", env)
+        started.append(server)
+        return server.start(timeout=START_TIMEOUT_SECONDS)
+
+    try:
+        yield launch
+    finally:
+        for server in started:
+            server.stop()
+
+
+def new_postgres_database(postgres: PostgresServer) -> str:
+    name = f"e2e_{os.getpid()}_{next(_databases)}"
+    with psycopg.connect(postgres.admin_url, autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {name}")
+    return postgres.url(name)
