@@ -258,3 +258,92 @@ audit_events = Table(
     Column("detail", Text, nullable=False),
     Index("ix_audit_events_tenant_subject", "tenant_id", "subject", "at"),
 )
+
+# Certificates the server trusts: its own device CA (the issuing one has a sealed key; `removable`
+# false) and CA certificates an operator added (trust only). /api/certificates lists them.
+trusted_certificates = Table(
+    "trusted_certificates",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("purpose", String(16), nullable=False),  # device-ca (issuing), chain (above it), trusted (added)
+    Column("certificate_pem", Text, nullable=False),
+    Column("key_sealed", Text, nullable=True),  # the issuing CA's private key, sealed; never returned
+    Column("sha1", String(40), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("removable", Boolean, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ux_trusted_certificates_sha256", "sha256", unique=True),
+)
+
+# Every certificate the device CA issued, kept after its owner is gone (the CRL needs the serials).
+issued_certificates = Table(
+    "issued_certificates",
+    metadata,
+    Column("serial", String(64), primary_key=True),  # lower-case hex
+    Column("tenant_id", String(63), nullable=False),
+    Column("owner", String(1100), nullable=False),  # the username the certificate authenticates
+    Column("subject", Text, nullable=False),
+    Column("sha1", String(40), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("public_key_sha256", String(64), nullable=False),
+    Column("not_before", BigInteger, nullable=False),
+    Column("not_after", BigInteger, nullable=False),
+    Column("issued_via", String(16), nullable=False),  # registry, est, renewal, api
+    Column("certificate_pem", Text, nullable=False),
+    Column("revoked_at", BigInteger, nullable=True),
+    Column("revocation_reason", String(32), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ux_issued_certificates_sha256", "sha256", unique=True),
+    Index("ix_issued_certificates_owner", "tenant_id", "owner"),
+)
+
+# The client registry's window, per tenant: open while open_until is in the future. In the database,
+# so that every server process agrees.
+client_registry_windows = Table(
+    "client_registry_windows",
+    metadata,
+    Column("tenant_id", String(63), ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
+    Column("open_until", BigInteger, nullable=False),
+    Column("opened_by", String(1100), nullable=False),
+)
+
+# Self-registrations (Connectware's client registry): pending until an operator grants them.
+client_registrations = Table(
+    "client_registrations",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(63), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("username", String(254), nullable=False),
+    Column("credential_type", String(16), nullable=False),  # password or certificate
+    Column("password_digest", String(64), nullable=True),  # keyed digest: recognizes the requester cheaply
+    Column("password_hash", Text, nullable=True),  # argon2id, for the user created at the grant
+    Column("csr_pem", Text, nullable=True),
+    Column("public_key_sha256", String(64), nullable=True),
+    Column("roles", Text, nullable=False),  # JSON list of the role ids asked for
+    Column("permissions", Text, nullable=False),  # JSON list of the permissions asked for
+    Column("context", Text, nullable=False),
+    Column("pairing_code", String(16), nullable=False),
+    Column("status", String(16), nullable=False),  # pending, granted
+    Column("certificate_serial", String(64), nullable=True),
+    Column("user_id", AutoId, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("source", String(100), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ux_client_registrations_tenant_username", "tenant_id", "username", unique=True),
+)
+
+# Backups and restores (/api/maintenance/db), newest last; one may run at a time.
+maintenance_runs = Table(
+    "maintenance_runs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("kind", String(16), nullable=False),  # backup, restore
+    Column("started_at", BigInteger, nullable=False),
+    Column("finished_at", BigInteger, nullable=True),
+    Column("succeeded", Boolean, nullable=True),
+    Column("status_message", Text, nullable=False),
+    Column("file_name", Text, nullable=True),
+    Column("sha256", String(64), nullable=True),
+    Column("actor", String(1100), nullable=False),
+    Index("ix_maintenance_runs_kind_started", "kind", "started_at"),
+)
