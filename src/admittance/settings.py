@@ -5,7 +5,9 @@ Loading has no side effects; the composition root (bootstrap.py) acts on the set
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
@@ -64,6 +66,14 @@ class Settings:
     job_max_attempts: int = 3  # a job that lost its worker this often is failed, not retried
     broker_hook_secret: str = ""  # /api/broker/auth/*: required when set; empty: loopback callers only
     broker_hook_cache_seconds: int = 0  # cache-control max-age on allowed broker answers; 0: no caching
+    # TLS in `admittance serve` and client certificates (docs/operations/client-certificates.md)
+    tls: bool = False  # serve HTTPS; also on when tls_certificate_file is set
+    tls_certificate_file: str = ""  # server certificate chain (PEM); empty with tls: issued from the device CA
+    tls_key_file: str = ""  # its private key (PEM)
+    tls_client_ca_file: str = ""  # CA bundle for client certificates; empty: the device CA chain
+    tls_server_names: str = "localhost,127.0.0.1"  # DNS names / addresses of the issued server certificate
+    trusted_proxies: str = ""  # addresses/CIDRs whose client_cert_header is believed; empty: nobody's
+    client_cert_header: str = "x-client-cert"  # verified client certificate from a trusted proxy (URL-encoded PEM)
 
     @property
     def database(self) -> DatabaseLocation:
@@ -161,6 +171,7 @@ def validate(settings: Settings) -> None:
         PasswordPolicy.from_rules(settings.password_policy)
     except ValueError as exc:
         raise SettingsError(str(exc)) from exc
+    _validate_tls(settings)
     if settings.broker_hook_cache_seconds < 0:
         raise SettingsError("broker_hook_cache_seconds must not be negative")
     if settings.token_expire_hours <= 0 or settings.token_max_hours < settings.token_expire_hours:
@@ -193,3 +204,18 @@ def validate(settings: Settings) -> None:
         value = getattr(settings, name)
         if value and (value.lower() in KNOWN_WEAK_SECRETS or len(value) < 8):
             raise SettingsError(f"ADMITTANCE_{name.upper()} is weak: use at least 8 characters")
+
+
+def _validate_tls(settings: Settings) -> None:
+    if bool(settings.tls_certificate_file) != bool(settings.tls_key_file):
+        raise SettingsError("tls_certificate_file and tls_key_file must be set together")
+    try:
+        for part in settings.trusted_proxies.split(","):
+            if part.strip():
+                ipaddress.ip_network(part.strip(), strict=False)
+    except ValueError as exc:
+        raise SettingsError(f"trusted_proxies: {exc} (comma-separated addresses or CIDRs)") from exc
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]*", settings.client_cert_header):
+        raise SettingsError("client_cert_header must be a header name (letters, digits, dashes)")
+    if settings.client_cert_header.lower() in ("authorization", "host", "cookie", "content-type", "content-length"):
+        raise SettingsError(f"client_cert_header cannot be {settings.client_cert_header!r}")
