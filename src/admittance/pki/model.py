@@ -1,0 +1,102 @@
+"""What the PKI records: the certificates the device CA issued, and the certificates the server trusts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from cryptography import x509
+
+from admittance.kernel.access import Permission
+
+ENTITY = "certificate"
+DEVICE_CA_ID = "device-ca"  # the one issuing CA row: a fixed id, so concurrent first starts agree
+
+
+class IssuedVia(StrEnum):
+    REGISTRY = "registry"
+    EST = "est"
+    RENEWAL = "renewal"
+    API = "api"
+
+
+class TrustPurpose(StrEnum):
+    DEVICE_CA = "device-ca"  # the issuing CA; its key is stored sealed
+    CHAIN = "chain"  # the issuing CA's issuers, up to the root (an operator-supplied intermediate)
+    TRUSTED = "trusted"  # a CA certificate an operator added to the trusted store (trust only)
+
+
+# RFC 5280 CRLReason names that a revocation may give (no certificateHold: revocations are final).
+REVOCATION_REASONS: dict[str, x509.ReasonFlags] = {
+    "unspecified": x509.ReasonFlags.unspecified,
+    "keyCompromise": x509.ReasonFlags.key_compromise,
+    "affiliationChanged": x509.ReasonFlags.affiliation_changed,
+    "superseded": x509.ReasonFlags.superseded,
+    "cessationOfOperation": x509.ReasonFlags.cessation_of_operation,
+    "privilegeWithdrawn": x509.ReasonFlags.privilege_withdrawn,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCertificate:
+    serial: str  # lower-case hex
+    tenant_id: str
+    owner: str  # the username the certificate authenticates
+    subject: str  # RFC 4514
+    sha1: str  # lower-case hex of the DER
+    sha256: str
+    public_key_sha256: str  # hex SHA-256 of the SubjectPublicKeyInfo DER
+    not_before: datetime
+    not_after: datetime
+    issued_via: str
+    certificate_pem: str
+    revoked_at: datetime | None = None
+    revocation_reason: str | None = None
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def valid_at(self, moment: datetime) -> bool:
+        return self.not_before <= moment < self.not_after
+
+    def certificate(self) -> x509.Certificate:
+        return x509.load_pem_x509_certificate(self.certificate_pem.encode("ascii"))
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedCertificate:
+    id: str
+    purpose: str  # TrustPurpose value
+    certificate_pem: str
+    sha1: str
+    sha256: str
+    removable: bool
+
+    def certificate(self) -> x509.Certificate:
+        return x509.load_pem_x509_certificate(self.certificate_pem.encode("ascii"))
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCa:
+    """The issuing CA row: its certificate and its sealed private key (never leaves the service)."""
+
+    certificate: TrustedCertificate
+    key_sealed: str
+
+    def __repr__(self) -> str:
+        return f"StoredCa({self.certificate.sha256})"
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateUser:
+    """What certificate authentication needs of a user, read fresh."""
+
+    user_id: int
+    tenant_id: str
+    username: str
+    enabled: bool
+    roles: frozenset[str]
+    stored_permissions: frozenset[Permission]
+    grant_methods: frozenset[str]  # of users.grant_types: "password", "certificate", "token"
