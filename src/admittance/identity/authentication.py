@@ -126,6 +126,25 @@ class Authenticator:
         await self.delay_since(started)
         raise Unauthenticated(reason=reason)
 
+    def check_account(self, tenant_id: str, username: str, source: str) -> None:
+        """Raise RateLimited when the account name or the address is locked (before any check)."""
+        self._check_rate((self._by_source, source), (self._by_user, account_key(tenant_id, username)))
+
+    async def reject(
+        self, presented: PresentedCredentials, started: float, reason: str, error: AdmittanceError | None = None
+    ) -> NoReturn:
+        """Credentials presented outside a login (the client registry's polls) that do not match: counted
+        against the account name and the address like a failed login, audited, delayed; then `error`
+        (default: the uniform Unauthenticated)."""
+        user_key = account_key(presented.tenant_id, presented.username)
+        self._by_source.record_failure(presented.source)
+        self._by_user.record_failure(user_key)
+        log.warning("authentication failed for %s from %s: %s", user_key, presented.source, reason)
+        if self._record_failure is not None:
+            await self._record_failure(presented.tenant_id, presented.username, presented.source, reason)
+        await self.delay_since(started)
+        raise error or Unauthenticated(reason=reason)
+
     def check_source(self, source: str) -> None:
         """Raise RateLimited when the address is locked (before any check of what it presents)."""
         self._check_rate((self._by_source, source))

@@ -113,6 +113,20 @@ class DirectoryService:
         async with self._storage.transaction() as tx:
             return [await self._insert(tx, principal, item) for item in prepared]
 
+    async def create_user_in(
+        self, tx: DirectoryTransaction, principal: Principal, new: NewUser, password_hash: str | None
+    ) -> DirectoryUser:
+        """Create a user inside the caller's transaction (the client registry's grant), with every check
+        of create_user; the password was hashed beforehand (`new.password` is ignored). None: no
+        password opens the account (a random one is set), refused when the grant types ask for one."""
+        tenant_id = self._check_new(principal, new)
+        if password_hash is None:
+            if any(grant.method is GrantMethod.PASSWORD for grant in new.grant_types):
+                raise InvalidInput("password is required for a user who signs in with a password", field="password")
+            password_hash = self._hasher.hash_generated(random_password(32))
+        user_id = await self._insert(tx, principal, _Prepared(new, tenant_id, password_hash))
+        return (await tx.directory.users([user_id], self._clock.now()))[0]
+
     async def list_users(self, principal: Principal, query: UserQuery) -> Paged[DirectoryUser]:
         scope = None if principal.in_management_tenant else principal.tenant_id
         offset = (query.page - 1) * query.rows_per_page
@@ -437,7 +451,8 @@ class DirectoryService:
             )
         return username
 
-    async def _prepare(self, principal: Principal, new: NewUser) -> _Prepared:
+    def _check_new(self, principal: Principal, new: NewUser) -> str:
+        """The checks of a new user that need no database; its tenant."""
         self._check_username(new.username)
         tenant_id = new.tenant_id or principal.tenant_id
         if not principal.can_see_tenant(tenant_id):
@@ -447,6 +462,10 @@ class DirectoryService:
         for certificate in new.certificates:
             normalize_fingerprint(certificate.fingerprint)
         self._require_covers(principal, new.initial_permissions, "these initial permissions")
+        return tenant_id
+
+    async def _prepare(self, principal: Principal, new: NewUser) -> _Prepared:
+        tenant_id = self._check_new(principal, new)
         if new.password is not None:
             self._policy.check(new.password, new.username)
             password_hash = await self._verifier.run_blocking_hash(new.password)
