@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import warnings
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -38,11 +39,19 @@ def _load(raw: bytes) -> x509.CertificateSigningRequest:
     try:
         csr = x509.load_pem_x509_csr(raw) if raw.startswith(_PEM_MARK) else x509.load_der_x509_csr(raw)
         # Parsing is partly lazy: read what the policy reads now, so broken content fails here.
-        csr.subject.rfc4514_string()
+        _subject(csr).rfc4514_string()
         csr.extensions  # noqa: B018 - forces the attributes to parse
     except (ValueError, TypeError) as exc:
         raise _malformed() from exc
     return csr
+
+
+def _subject(csr: x509.CertificateSigningRequest) -> x509.Name:
+    """The subject; cryptography warns (UserWarning) on attributes outside their length limits, such
+    as an empty CN, which the policy refuses with a clear message instead."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return csr.subject
 
 
 def parse_csr(data: bytes | str) -> x509.CertificateSigningRequest:
@@ -87,7 +96,7 @@ def public_key_sha256(public_key: CertificatePublicKeyTypes) -> str:
 
 def common_name(csr: x509.CertificateSigningRequest) -> str:
     """The CSR's one CN; InvalidInput when it has none, several, or an empty one."""
-    names = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    names = _subject(csr).get_attributes_for_oid(NameOID.COMMON_NAME)
     if len(names) != 1:
         raise InvalidInput(
             f"the CSR subject must contain exactly one CN (it has {len(names)})", entity="csr", field="csr"
