@@ -16,10 +16,11 @@ from tests.support.postgres import free_port
 
 
 class ServerProcess:
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, *args: str) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, *args: str, https: bool = False) -> None:
         self.port = free_port()
         self.data_dir = data_dir
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.https = https  # the server terminates TLS (ADMITTANCE_TLS...): health is polled without verification
+        self.base_url = f"{'https' if https else 'http'}://127.0.0.1:{self.port}"
         self.log_path = data_dir.parent / f"serve-{self.port}.log"
         self._env = {k: v for k, v in os.environ.items() if not k.startswith("ADMITTANCE_")}
         self._env.update(env or {})
@@ -46,7 +47,7 @@ class ServerProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"admittance serve exited with {self.process.returncode}:\n{self.output()}")
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.base_url}/health", timeout=1).status_code == 200:
+                if httpx.get(f"{self.base_url}/health", timeout=1, verify=not self.https).status_code == 200:
                     return self
             time.sleep(0.1)
         self.stop()

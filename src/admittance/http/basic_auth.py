@@ -1,6 +1,8 @@
 """Request authentication on every surface: HTTP Basic as Cumulocity clients send it
 (`tenant/user:password` or `user:password`), and API tokens from /api/login as
-`Authorization: Bearer <token>` or as Connectware's plain `Authorization: <token>`.
+`Authorization: Bearer <token>` or as Connectware's plain `Authorization: <token>`, and, when no
+Authorization header is sent, a verified client certificate (http/client_cert.py: the TLS handshake
+of `admittance serve`, or a trusted proxy's header) mapped to its user by the CertificateService.
 
 A bare user name belongs to the tenant named by the first label of the Host header when such a
 tenant exists (t1.example.com -> t1), else to the configured default tenant.
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from admittance.http.client_cert import verified_client_certificate
 from admittance.http.state import AppState
 from admittance.identity import PresentedCredentials
 from admittance.identity.sessions import TokenSession, looks_like_token
@@ -88,10 +91,18 @@ class BasicAuthenticator:
         return presented
 
     async def caller(self, request: Request) -> Caller:
+        services = self._state.services
+        # Checked on every request: a proxy's client-certificate header from an untrusted address is
+        # refused (403) even when the request also has an Authorization header.
+        certificate = verified_client_certificate(request, services.settings)
         token = presented_token(request)
         if token is not None:
-            session = await self._state.services.sessions.session_for_token(token, client_address(request))
+            session = await services.sessions.session_for_token(token, client_address(request))
             caller = Caller(session.principal, session)
+        elif certificate is not None and "authorization" not in request.headers:
+            # A verified client certificate authenticates only when no Authorization header is sent.
+            principal = await services.certificates.principal_for_certificate(certificate, client_address(request))
+            caller = Caller(principal, None)
         else:
             principal = await self._state.services.identity.authenticate(await self.presented_or_reject(request))
             caller = Caller(principal, None)
