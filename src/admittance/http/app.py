@@ -20,6 +20,7 @@ from admittance.bootstrap import Services, build_services
 from admittance.http import errors, native
 from admittance.http.basic_auth import BasicAuthenticator
 from admittance.http.compat import connectware, cumulocity
+from admittance.http.compat.cumulocity import est_routes
 from admittance.http.compat.cumulocity.registration_routes import Handler
 from admittance.http.state import AppState
 from admittance.jobs.runner import stop_task
@@ -61,6 +62,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastLane
     auth = BasicAuthenticator(state)
     rendering = errors.ErrorRendering(
         [
+            (est_routes.PREFIX, est_routes.render),
             *((prefix, cumulocity.render) for prefix in cumulocity.PATH_PREFIXES),
             *((prefix, connectware.render) for prefix in connectware.PATH_PREFIXES),
         ],

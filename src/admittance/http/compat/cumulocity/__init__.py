@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from admittance.http.basic_auth import BasicAuthenticator
-from admittance.http.compat.cumulocity import bulk_routes, device_routes, registration_routes
+from admittance.http.compat.cumulocity import bulk_routes, device_routes, est_routes, registration_routes
 from admittance.http.compat.cumulocity.errors import render
 from admittance.http.state import AppState
 
@@ -17,6 +17,7 @@ def routes(state: AppState, auth: BasicAuthenticator) -> list[BaseRoute]:
         *registration_routes.routes(state, auth),
         *bulk_routes.routes(state, auth),
         *device_routes.routes(state, auth),
+        *est_routes.routes(state, auth),
     ]
 
 
