@@ -8,6 +8,7 @@ import base64
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -309,3 +310,42 @@ async def test_a_client_certificate_header_from_an_untrusted_address_is_refused(
         REENROLL, content=csr, headers={"Content-Type": "application/pkcs10", "x-client-cert": "AAAA"}
     )
     assert response.status_code == 403, response.text
+
+
+def handshake_app(app: Any, certificate_pem: str) -> Any:
+    """The app as `admittance serve` with TLS calls it: the verified handshake certificate in the scope."""
+
+    async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            tls = {"client_cert_chain": (certificate_pem,), "client_cert_error": None}
+            scope = {**scope, "extensions": {"tls": tls}}
+        await app(scope, receive, send)
+
+    return wrapped
+
+
+async def test_the_enrolled_certificate_authenticates_and_reenrolls_over_tls(
+    imported: httpx.AsyncClient, settings: Settings, services: Services, tmp_path: Path
+) -> None:
+    csr, _ = make_csr(tmp_path, "est-3")
+    first = await enroll(imported, "est-3", OTP_3, csr)
+    assert first.status_code == 200, first.text
+    [current] = pkcs7.load_der_pkcs7_certificates(base64.b64decode(first.content))
+    pem = current.public_bytes(serialization.Encoding.PEM).decode()
+    app = handshake_app(create_app(settings, services), pem)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("192.0.2.9", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as device:
+        me = await device.get("/user/currentUser")
+        assert me.status_code == 200, me.text
+        assert (me.json()["userName"], me.json()["tenantId"]) == ("device_est-3", "t1")
+        renewal_csr, _ = make_csr(tmp_path, "est-3", name="renewal")
+        renewed = await device.post(REENROLL, content=renewal_csr, headers={"Content-Type": "application/pkcs10"})
+        assert renewed.status_code == 200, renewed.text
+        assert "OK" in verify(
+            tmp_path, await cacerts_pem(imported, tmp_path), certificates_pem(tmp_path, renewed.content, "r")
+        )
+        # The enrollment password is gone for good, also for the certificate's holder.
+        again = await device.post(
+            ENROLL, content=renewal_csr, headers={**basic("est-3", OTP_3), "Content-Type": "application/pkcs10"}
+        )
+        assert again.status_code == 401
