@@ -11,8 +11,10 @@ from pathlib import Path
 from admittance.devices import InventoryService, RegistrationService
 from admittance.devices.bulk.engine import BulkImporter
 from admittance.devices.bulk.export import ManifestExporter
+from admittance.devices.enrollment import EstService
 from admittance.identity import Authenticator, AuthPolicy, IdentityService, PasswordPolicy
 from admittance.identity.broker import BrokerAuthService
+from admittance.identity.client_registry import ClientRegistryService, RegistryPolicy
 from admittance.identity.directory import DirectoryService
 from admittance.identity.mfa import MfaService
 from admittance.identity.service import FirstStart
@@ -21,10 +23,14 @@ from admittance.jobs import JobRunner, JobService
 from admittance.kernel.clock import Clock, SystemClock
 from admittance.kernel.errors import Unavailable
 from admittance.kernel.passwords import CredentialVerifier, PasswordHasher
+from admittance.kernel.principal import MANAGEMENT_TENANT
 from admittance.kernel.sealing import Sealer
 from admittance.kernel.secrets import Pepper
+from admittance.pki.ca import CaError, CaMaterial, load_ca_files
+from admittance.pki.service import CertificateService, PkiPolicy
 from admittance.settings import Settings, SettingsError
 from admittance.storage import Database, open_database
+from admittance.storage.maintenance import MaintenanceService
 from admittance.storage.sql.broker import SqlBrokerDirectory
 from admittance.storage.sql.storage import SqlStorage
 
@@ -52,6 +58,10 @@ class Services:
     sessions: SessionService
     mfa: MfaService
     broker: BrokerAuthService
+    certificates: CertificateService
+    est: EstService
+    maintenance: MaintenanceService
+    client_registry: ClientRegistryService
 
     async def close(self) -> None:
         self.runner.close()
@@ -104,6 +114,7 @@ async def build_services(settings: Settings, *, clock: Clock | None = None) -> S
         record_failure=audit_failure,
     )
     password_policy = PasswordPolicy.from_rules(settings.password_policy)
+    directory = DirectoryService(storage, verifier, hasher, clock, password_policy)
     identity = IdentityService(storage, authenticator, verifier, hasher, clock, password_policy)
     sessions = SessionService(
         storage,
@@ -137,6 +148,15 @@ async def build_services(settings: Settings, *, clock: Clock | None = None) -> S
         max_attempts=settings.job_max_attempts,
     )
     jobs.wake = runner.wake
+    ca_sealer = Sealer(server_key, "ca-key")
+    certificates = CertificateService(
+        storage, ca_sealer, clock, authenticator, pki_policy(settings), imported=operator_ca(settings)
+    )
+    try:
+        await certificates.ensure_ca()
+    except BaseException:
+        await database.close()
+        raise
     return Services(
         settings=settings,
         clock=clock,
@@ -152,7 +172,7 @@ async def build_services(settings: Settings, *, clock: Clock | None = None) -> S
         jobs=jobs,
         runner=runner,
         verifier=verifier,
-        directory=DirectoryService(storage, verifier, hasher, clock, password_policy),
+        directory=directory,
         sessions=sessions,
         mfa=mfa,
         broker=BrokerAuthService(
@@ -164,7 +184,54 @@ async def build_services(settings: Settings, *, clock: Clock | None = None) -> S
             tokens=sessions,
             token_prefix=TOKEN_PREFIX,
         ),
+        certificates=certificates,
+        est=EstService(storage, certificates, authenticator, pepper, clock),
+        maintenance=MaintenanceService(
+            database,
+            settings.database,
+            clock,
+            backup_dir=settings.backup_path,
+            default_tenant=settings.default_tenant,
+        ),
+        client_registry=ClientRegistryService(
+            storage,
+            authenticator,
+            verifier,
+            pepper,
+            clock,
+            password_policy,
+            directory,
+            certificates,
+            RegistryPolicy(new_per_source=settings.client_registry_new_per_source),
+        ),
     )
+
+
+def pki_policy(settings: Settings) -> PkiPolicy:
+    return PkiPolicy(
+        ca_key_type=settings.ca_key_type,
+        ca_common_name=settings.ca_common_name,
+        ca_validity_days=settings.ca_validity_days,
+        certificate_validity_days=settings.certificate_validity_days,
+        crl_validity_hours=settings.crl_validity_hours,
+        renewal_grace_days=settings.certificate_renewal_grace_days,
+        trusted_store_tenants=frozenset({MANAGEMENT_TENANT, settings.default_tenant}),
+    )
+
+
+def operator_ca(settings: Settings) -> CaMaterial | None:
+    """The operator's CA from the files the settings name (None: the generated one is used)."""
+    if not settings.ca_certificate_file:
+        return None
+    try:
+        return load_ca_files(
+            Path(settings.ca_certificate_file),
+            Path(settings.ca_key_file),
+            settings.ca_key_password or None,
+            Path(settings.ca_chain_file) if settings.ca_chain_file else None,
+        )
+    except CaError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 class _FailureAudit:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from admittance.identity.model import PasswordPolicy
+from admittance.pki.ca import CA_KEY_TYPES
 from admittance.storage.location import DatabaseLocation
 
 ENV_PREFIX = "ADMITTANCE_"
@@ -66,6 +67,24 @@ class Settings:
     job_max_attempts: int = 3  # a job that lost its worker this often is failed, not retried
     broker_hook_secret: str = ""  # /api/broker/auth/*: required when set; empty: loopback callers only
     broker_hook_cache_seconds: int = 0  # cache-control max-age on allowed broker answers; 0: no caching
+    # The client registry: new registration requests one address may make before it waits (60 s more
+    # for each further such number; counted afresh after 10 minutes without one)
+    client_registry_new_per_source: int = 30
+    # The device PKI (docs/operations/pki.md). Generated CA: key type (ec-p256, ec-p384, rsa-2048,
+    # rsa-3072), CN and validity. Operator's CA: certificate and key files (PEM; the key optionally
+    # encrypted with ca_key_password), its chain up to the root optional; both files or neither.
+    ca_key_type: str = "ec-p256"
+    ca_common_name: str = "Admittance Device CA"
+    ca_validity_days: int = 3650
+    ca_certificate_file: str = ""
+    ca_key_file: str = ""
+    ca_key_password: str = ""
+    ca_chain_file: str = ""
+    certificate_validity_days: int = 365  # issued device certificates
+    certificate_renewal_grace_days: float = 0.0  # renewal this long after expiry (same key); 0: never after expiry
+    crl_validity_hours: float = 24.0  # the CRL's nextUpdate
+    backup_dir: str = ""  # database backups (files named by id); empty: <data_dir>/backups
+    max_backup_upload_bytes: int = 1024 * 1024 * 1024  # a backup uploaded to POST /api/maintenance/db/restore
     # TLS in `admittance serve` and client certificates (docs/operations/client-certificates.md)
     tls: bool = False  # serve HTTPS; also on when tls_certificate_file is set
     tls_certificate_file: str = ""  # server certificate chain (PEM); empty with tls: issued from the device CA
@@ -78,6 +97,10 @@ class Settings:
     @property
     def database(self) -> DatabaseLocation:
         return DatabaseLocation.parse(self.database_url, self.data_dir)
+
+    @property
+    def backup_path(self) -> Path:
+        return Path(self.backup_dir) if self.backup_dir else Path(self.data_dir) / "backups"
 
     def redacted(self) -> dict[str, Any]:
         """Every effective setting, secrets replaced, for `admittance config check`."""
@@ -92,7 +115,9 @@ class Settings:
         return shown
 
 
-_SECRET_FIELDS = frozenset({"secret_key", "admin_password", "bootstrap_password", "broker_hook_secret"})
+_SECRET_FIELDS = frozenset(
+    {"secret_key", "admin_password", "bootstrap_password", "broker_hook_secret", "ca_key_password"}
+)
 _FIELD_TYPES = {item.name: item.type for item in fields(Settings)}
 
 
@@ -165,6 +190,8 @@ def validate(settings: Settings) -> None:
         raise SettingsError("max_body_bytes must be at least 1024")
     if settings.max_manifest_bytes < 1024:
         raise SettingsError("max_manifest_bytes must be at least 1024")
+    if settings.max_backup_upload_bytes < 1024:
+        raise SettingsError("max_backup_upload_bytes must be at least 1024")
     if settings.job_lease_seconds < 1 or settings.job_max_attempts < 1:
         raise SettingsError("job_lease_seconds and job_max_attempts must be at least 1")
     try:
@@ -172,8 +199,11 @@ def validate(settings: Settings) -> None:
     except ValueError as exc:
         raise SettingsError(str(exc)) from exc
     _validate_tls(settings)
+    if settings.client_registry_new_per_source < 1:
+        raise SettingsError("client_registry_new_per_source must be at least 1")
     if settings.broker_hook_cache_seconds < 0:
         raise SettingsError("broker_hook_cache_seconds must not be negative")
+    validate_pki(settings)
     if settings.token_expire_hours <= 0 or settings.token_max_hours < settings.token_expire_hours:
         raise SettingsError("token_expire_hours must be positive and token_max_hours at least as large")
     limits = (settings.auth_failures_per_user, settings.auth_failures_per_source)
@@ -219,3 +249,20 @@ def _validate_tls(settings: Settings) -> None:
         raise SettingsError("client_cert_header must be a header name (letters, digits, dashes)")
     if settings.client_cert_header.lower() in ("authorization", "host", "cookie", "content-type", "content-length"):
         raise SettingsError(f"client_cert_header cannot be {settings.client_cert_header!r}")
+
+
+def validate_pki(settings: Settings) -> None:
+    if settings.ca_key_type not in CA_KEY_TYPES:
+        raise SettingsError(f"ca_key_type must be one of {', '.join(CA_KEY_TYPES)}")
+    if not settings.ca_common_name.strip() or len(settings.ca_common_name) > 64:
+        raise SettingsError("ca_common_name must have 1 to 64 characters")
+    if bool(settings.ca_certificate_file) != bool(settings.ca_key_file):
+        raise SettingsError("ca_certificate_file and ca_key_file go together: set both or neither")
+    if settings.ca_chain_file and not settings.ca_certificate_file:
+        raise SettingsError("ca_chain_file needs ca_certificate_file and ca_key_file")
+    if settings.ca_validity_days < 1 or settings.certificate_validity_days < 1:
+        raise SettingsError("ca_validity_days and certificate_validity_days must be at least 1")
+    if settings.certificate_renewal_grace_days < 0:
+        raise SettingsError("certificate_renewal_grace_days must not be negative")
+    if settings.crl_validity_hours <= 0:
+        raise SettingsError("crl_validity_hours must be positive")

@@ -53,6 +53,26 @@ class AuditTag(StrEnum):
     MFA_ENABLED = "identity:mfa:enable"
     MFA_DISABLED = "identity:mfa:disable"
     MFA_BACKUP_CODES_REGENERATED = "identity:mfa:regenerate-backup-codes"
+    # Database maintenance (/api/maintenance/db, admittance backup|restore)
+    DATABASE_BACKED_UP = "maintenance:database:backup"
+    DATABASE_BACKUP_DOWNLOADED = "maintenance:database:download"
+    DATABASE_RESTORED = "maintenance:database:restore"
+    DATABASE_RESTORE_FAILED = "maintenance:database:restore-fail"
+    CERTIFICATE_ENROLLED = "devices:certificate:enroll"  # EST simpleenroll with a one-time password
+    # The device PKI
+    CA_CREATED = "pki:ca:create"
+    CA_IMPORTED = "pki:ca:import"
+    CERTIFICATE_ISSUED = "pki:certificate:issue"
+    CERTIFICATE_RENEWED = "pki:certificate:renew"
+    CERTIFICATE_REVOKED = "pki:certificate:revoke"
+    TRUSTED_CERTIFICATE_ADDED = "pki:trusted-certificate:add"
+    TRUSTED_CERTIFICATE_REMOVED = "pki:trusted-certificate:remove"
+    # The client registry (/api/client-registry)
+    CLIENT_REGISTRY_OPENED = "identity:client-registry:open"
+    CLIENT_REGISTRY_CLOSED = "identity:client-registry:close"
+    CLIENT_REGISTRATION_REQUESTED = "identity:client-registration:request"
+    CLIENT_REGISTRATION_GRANTED = "identity:client-registration:grant"
+    CLIENT_REGISTRATION_REMOVED = "identity:client-registration:remove"
 
 
 @dataclass(frozen=True, slots=True)

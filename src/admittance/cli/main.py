@@ -6,13 +6,17 @@ from __future__ import annotations
 import json
 import os
 import sys
+from typing import Any
 
 import click
 
-from admittance.bootstrap import first_start
+from admittance.bootstrap import Services, first_start
 from admittance.cli.common import run_services, settings_from
 from admittance.cli.devices import devices, jobs, worker
+from admittance.cli.maintenance import backup, restore
+from admittance.cli.tls import TlsFiles, prepare_tls
 from admittance.identity import SecurityTokenPolicy
+from admittance.identity.service import FirstStart
 from admittance.kernel.secrets import random_password
 from admittance.settings import ENV_PREFIX
 from admittance.storage import migrate
@@ -54,8 +58,8 @@ def serve(
             data_dir=serve_data_dir or settings.data_dir,
             database_url=serve_database_url or settings.database_url,
         )
-    created = run_services(settings, first_start)
-    base = settings.public_url or f"http://{settings.host}:{settings.port}"
+    created, tls = run_services(settings, _starting)
+    base = settings.public_url or f"{'https' if tls else 'http'}://{settings.host}:{settings.port}"
     click.echo(f"Admittance is starting at {base}")
     if created is not None:
         click.echo(
@@ -78,6 +82,7 @@ def serve(
         os.environ[ENV_PREFIX + name.upper()] = str(value)
     if ctx.find_root().params.get("config"):
         os.environ[ENV_PREFIX + "CONFIG"] = str(ctx.find_root().params["config"])
+    protocol: dict[str, Any] = tls.uvicorn_options() if tls else {"http": "httptools"}
     uvicorn.run(
         "admittance.http.asgi:app_factory",
         factory=True,
@@ -85,13 +90,18 @@ def serve(
         port=settings.port,
         workers=settings.workers,
         loop="uvloop" if sys.platform != "win32" else "asyncio",
-        http="httptools",
         backlog=4096,
         log_level=settings.log_level,
         access_log=False,
         proxy_headers=False,
         server_header=False,
+        **protocol,
     )
+
+
+async def _starting(services: Services) -> tuple[FirstStart | None, TlsFiles | None]:
+    """First start (tenants and users) and, with TLS on, the certificate files for uvicorn."""
+    return await first_start(services), await prepare_tls(services)
 
 
 @main.group()
@@ -225,3 +235,5 @@ def users_set_password(ctx: click.Context, tenant_id: str, username: str, passwo
 main.add_command(devices)
 main.add_command(jobs)
 main.add_command(worker)
+main.add_command(backup)
+main.add_command(restore)

@@ -14,7 +14,10 @@ from admittance.storage.database import Database, Executor
 from admittance.storage.sql import inventory, issuance, rows
 from admittance.storage.sql.audit import SqlAuditStore
 from admittance.storage.sql.bulk import SqlBulkStore
+from admittance.storage.sql.certificates import SqlCertificateStore
+from admittance.storage.sql.client_registry import SqlClientRegistryStore
 from admittance.storage.sql.directory import SqlDirectoryStore
+from admittance.storage.sql.enrollment import SqlEnrollmentStore
 from admittance.storage.sql.identity import SqlTenantStore, SqlUserStore, auth_record
 from admittance.storage.sql.inventory import SqlInventoryStore
 from admittance.storage.sql.jobs import SqlJobStore
@@ -35,6 +38,9 @@ class SqlUnitOfWork:
         self.jobs = SqlJobStore(executor)
         self.directory = SqlDirectoryStore(executor, clock)
         self.sessions = SqlSessionStore(executor, clock)
+        self.certificates = SqlCertificateStore(executor, clock)
+        self.client_registry = SqlClientRegistryStore(executor)
+        self.enrollment = SqlEnrollmentStore(executor, clock)
         self.executor = executor
 
 

@@ -5,7 +5,16 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from admittance.http.basic_auth import BasicAuthenticator
-from admittance.http.compat.connectware import broker_routes, openapi, role_routes, session_routes, user_routes
+from admittance.http.compat.connectware import (
+    broker_routes,
+    certificate_routes,
+    maintenance_routes,
+    openapi,
+    registry_routes,
+    role_routes,
+    session_routes,
+    user_routes,
+)
 from admittance.http.compat.connectware.errors import render
 from admittance.http.compat.connectware.guard import Guard
 from admittance.http.state import AppState
@@ -21,6 +30,9 @@ def routes(state: AppState, auth: BasicAuthenticator) -> list[BaseRoute]:
         *user_routes.routes(state, guard),
         *role_routes.routes(state, guard),
         *broker_routes.routes(state),
+        *certificate_routes.routes(state, guard),
+        *registry_routes.routes(state, guard),
+        *maintenance_routes.routes(state, guard),
         *openapi.routes(),
     ]
 
