@@ -42,8 +42,12 @@ def csr_der(csr: x509.CertificateSigningRequest) -> bytes:
 
 
 def self_signed_ca(
-    name: str, key: PrivateKey | None = None, *, issuer: tuple[x509.Certificate, PrivateKey] | None = None,
-    ca: bool = True, path_length: int | None = None,
+    name: str,
+    key: PrivateKey | None = None,
+    *,
+    issuer: tuple[x509.Certificate, PrivateKey] | None = None,
+    ca: bool = True,
+    path_length: int | None = None,
 ) -> tuple[x509.Certificate, PrivateKey]:
     """A CA (or not) signed by itself or by `issuer`."""
     key = key or ec_key()
@@ -84,9 +88,7 @@ def cert_pem(certificate: x509.Certificate) -> str:
 
 
 def key_pem(key: PrivateKey, password: bytes | None = None) -> bytes:
-    encryption = (
-        serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
-    )
+    encryption = serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
 
 

@@ -28,16 +28,21 @@ def test_generated_ca(key_type: str) -> None:
     assert certificate.subject == certificate.issuer
     assert certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "My Device CA"
     constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints)
-    assert constraints.critical and constraints.value.ca and constraints.value.path_length == 0
+    assert constraints.critical
+    assert constraints.value.ca
+    assert constraints.value.path_length == 0
     usage = certificate.extensions.get_extension_for_class(x509.KeyUsage).value
-    assert usage.key_cert_sign and usage.crl_sign and not usage.digital_signature
+    assert usage.key_cert_sign
+    assert usage.crl_sign
+    assert not usage.digital_signature
     assert (certificate.not_valid_after_utc - now).days in (99, 100)
     certificate.verify_directly_issued_by(certificate)
     if key_type.startswith("ec"):
         assert isinstance(ca.key, ec.EllipticCurvePrivateKey)
         assert ca.key.curve.key_size == int(key_type[4:])
     else:
-        assert isinstance(ca.key, rsa.RSAPrivateKey) and ca.key.key_size == 2048
+        assert isinstance(ca.key, rsa.RSAPrivateKey)
+        assert ca.key.key_size == 2048
     assert "PRIVATE" not in repr(ca)
 
 
@@ -71,7 +76,9 @@ async def test_concurrent_first_starts_agree(settings: Settings, tmp_path: Path)
         await first.close()
 
 
-def _files(tmp_path: Path, certificate: x509.Certificate, key_text: bytes, chain: list[x509.Certificate] | None = None) -> dict[str, str]:
+def _files(
+    tmp_path: Path, certificate: x509.Certificate, key_text: bytes, chain: list[x509.Certificate] | None = None
+) -> dict[str, str]:
     (tmp_path / "ca.pem").write_text(cert_pem(certificate))
     (tmp_path / "ca.key").write_bytes(key_text)
     files = {"ca_certificate_file": str(tmp_path / "ca.pem"), "ca_key_file": str(tmp_path / "ca.key")}
@@ -86,7 +93,9 @@ async def test_operator_ca_is_used(settings: Settings, tmp_path: Path, kind: str
     key = ec_key() if kind == "ec" else rsa.generate_private_key(public_exponent=65537, key_size=2048)
     certificate, _ = self_signed_ca("Operator CA", key)
     secrets.register(key_pem(key).decode().splitlines()[1])
-    changed = replace(settings, **_files(tmp_path, certificate, key_pem(key, b"ca-pass-phrase")), ca_key_password="ca-pass-phrase")
+    changed = replace(
+        settings, **_files(tmp_path, certificate, key_pem(key, b"ca-pass-phrase")), ca_key_password="ca-pass-phrase"
+    )
     built = await build_services(changed)
     try:
         assert await built.certificates.ca_certificates() == [certificate]
@@ -119,7 +128,15 @@ async def test_intermediate_under_offline_root(settings: Settings, tmp_path: Pat
         (tmp_path / "untrusted.pem").write_text(cert_pem(intermediate))
         (tmp_path / "dev.pem").write_text(issued.certificate_pem)
         result = openssl(
-            "verify", "-CAfile", "root.pem", "-untrusted", "untrusted.pem", "-purpose", "sslclient", "dev.pem", cwd=tmp_path
+            "verify",
+            "-CAfile",
+            "root.pem",
+            "-untrusted",
+            "untrusted.pem",
+            "-purpose",
+            "sslclient",
+            "dev.pem",
+            cwd=tmp_path,
         )
         assert result.returncode == 0, result.stderr + result.stdout
         # A second start with the same files changes nothing.

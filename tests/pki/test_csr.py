@@ -135,7 +135,7 @@ def test_empty_cn_is_refused() -> None:
 
 
 def test_rsa_1024_is_refused() -> None:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505 - the refused size
     with pytest.raises(InvalidInput, match="1024 bits"):
         check_csr(make_csr(key, "device-1"), "device-1")
 

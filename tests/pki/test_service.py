@@ -13,7 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import verification
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from admittance.bootstrap import Services, build_services, first_start
 from admittance.identity.directory_model import GrantMethod, GrantType, NewCertificate, NewUser
@@ -62,13 +62,16 @@ async def test_issued_certificate_verifies(services: Services, tmp_path: Path) -
     certificate = issued.certificate()
     [ca] = await services.certificates.ca_certificates()
     assert certificate.subject.rfc4514_string() == "CN=sensor_1" == issued.subject
-    assert certificate.serial_number.bit_length() <= 159 and certificate.serial_number > 0
+    assert certificate.serial_number.bit_length() <= 159
+    assert certificate.serial_number > 0
     assert issued.serial == format(certificate.serial_number, "x")
     assert list(certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == [
         ExtendedKeyUsageOID.CLIENT_AUTH
     ]
     usage = certificate.extensions.get_extension_for_class(x509.KeyUsage).value
-    assert usage.digital_signature and usage.key_agreement and not usage.key_cert_sign
+    assert usage.digital_signature
+    assert usage.key_agreement
+    assert not usage.key_cert_sign
     ski = ca.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     aki = certificate.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
     assert aki.key_identifier == ski.digest
@@ -78,7 +81,8 @@ async def test_issued_certificate_verifies(services: Services, tmp_path: Path) -
     (tmp_path / "ca.pem").write_text(cert_pem(ca))
     (tmp_path / "device.pem").write_text(issued.certificate_pem)
     result = openssl("verify", "-CAfile", "ca.pem", "-purpose", "sslclient", "device.pem", cwd=tmp_path)
-    assert result.returncode == 0 and "device.pem: OK" in result.stdout, result.stderr
+    assert result.returncode == 0, result.stderr
+    assert "device.pem: OK" in result.stdout
     # cryptography's verification API, as a TLS server verifies a client. Its web-PKI profile wants a
     # SAN in client certificates; ours have none by policy (the CN names the user), so the end-entity
     # extension policy is the web-PKI one with the SAN optional.
@@ -105,7 +109,7 @@ async def test_issued_certificate_verifies(services: Services, tmp_path: Path) -
 async def test_the_ca_key_is_sealed(services: Services) -> None:
     issued = await issue(services, ec_key())
     assert issued.certificate_pem
-    ca_key = services.certificates._ca.key  # noqa: SLF001 - the test looks at what only the service holds
+    ca_key = services.certificates._ca.key
     assert ca_key is not None
     key_text = ca_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -122,8 +126,10 @@ async def test_the_ca_key_is_sealed(services: Services) -> None:
     assert der_key.hex() not in everything
     async with services.storage.read() as tx:
         stored = await tx.certificates.device_ca()
-    assert stored is not None and stored.key_sealed.startswith("v1$")
-    assert "sealed" not in repr(stored) and stored.key_sealed not in repr(services.certificates)
+    assert stored is not None
+    assert stored.key_sealed.startswith("v1$")
+    assert "sealed" not in repr(stored)
+    assert stored.key_sealed not in repr(services.certificates)
 
 
 async def test_certificate_authentication(services: Services) -> None:
@@ -189,7 +195,8 @@ async def test_revocation_and_crl(services: Services, tmp_path: Path) -> None:
     empty = x509.load_der_x509_crl(await services.certificates.crl_der())
     assert len(empty) == 0
     result = await services.certificates.revoke(admin, revoked_one.serial, "keyCompromise")
-    assert result.revoked and result.revocation_reason == "keyCompromise"
+    assert result.revoked
+    assert result.revocation_reason == "keyCompromise"
     again = await services.certificates.revoke(admin, revoked_one.serial, "superseded")  # final: unchanged
     assert again.revocation_reason == "keyCompromise"
     with pytest.raises(InvalidInput):
@@ -212,7 +219,8 @@ async def test_revocation_and_crl(services: Services, tmp_path: Path) -> None:
     assert entry is not None
     assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason is x509.ReasonFlags.key_compromise
     assert crl.get_revoked_certificate_by_serial_number(int(kept.serial, 16)) is None
-    assert crl.next_update_utc is not None and crl.last_update_utc is not None
+    assert crl.next_update_utc is not None
+    assert crl.last_update_utc is not None
     assert crl.next_update_utc - crl.last_update_utc == timedelta(hours=24)
     assert await services.certificates.crl_der() == crl_der  # cached while nothing changes
 
@@ -225,7 +233,8 @@ async def test_revocation_and_crl(services: Services, tmp_path: Path) -> None:
     assert "verify OK" in shown.stderr + shown.stdout
     assert revoked_one.serial.upper() in shown.stdout.replace(":", "").upper()
     refused = openssl("verify", "-crl_check", "-CAfile", "ca.pem", "-CRLfile", "crl.pem", "revoked.pem", cwd=tmp_path)
-    assert refused.returncode != 0 and "revoked" in (refused.stdout + refused.stderr)
+    assert refused.returncode != 0
+    assert "revoked" in (refused.stdout + refused.stderr)
     accepted = openssl("verify", "-crl_check", "-CAfile", "ca.pem", "-CRLfile", "crl.pem", "kept.pem", cwd=tmp_path)
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
 
@@ -244,7 +253,8 @@ async def test_crl_follows_revocations_in_other_processes(services: Services, se
     finally:
         await other.close()
     after = x509.load_der_x509_crl(await services.certificates.crl_der())
-    assert len(before) == 0 and len(after) == 1
+    assert len(before) == 0
+    assert len(after) == 1
 
 
 async def test_renewal(clocked: tuple[Services, FakeClock]) -> None:
@@ -255,7 +265,9 @@ async def test_renewal(clocked: tuple[Services, FakeClock]) -> None:
     # valid: renewed with a new key
     new_key = ec_key()
     renewed = await services.certificates.renew(der(issued), make_csr(new_key, "sensor_1"))
-    assert renewed.issued_via == "renewal" and renewed.owner == "sensor_1" and renewed.serial != issued.serial
+    assert renewed.issued_via == "renewal"
+    assert renewed.owner == "sensor_1"
+    assert renewed.serial != issued.serial
     assert renewed.public_key_sha256 != issued.public_key_sha256
     # the CSR must name the same CN
     with pytest.raises(InvalidInput):
