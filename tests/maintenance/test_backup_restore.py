@@ -66,7 +66,6 @@ async def test_round_trip_restores_every_table(client: httpx.AsyncClient, servic
 
     await populate(client, "after")
     await create_user(client, "carol")
-    assert (await api(client, "DELETE", "/api/roles/" + "x")).status_code in (404, 422)
     changed = await dump(services)
     assert changed != snapshot
 
