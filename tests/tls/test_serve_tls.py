@@ -176,3 +176,20 @@ async def test_an_operator_certificate_and_a_trusted_proxy_header(
     assert device_ca.exists()
     async with httpx.AsyncClient(verify=both, base_url=url) as holder:
         assert (await holder.get("/user/currentUser")).json()["userName"] == "sensor10"
+
+
+def test_unusable_tls_files_stop_the_start_with_a_clear_message(tmp_path: Path) -> None:
+    env = {
+        "ADMITTANCE_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "ADMITTANCE_BOOTSTRAP_PASSWORD": BOOTSTRAP_PASSWORD,
+        "ADMITTANCE_SECRET_KEY": SECRET_KEY,
+        "ADMITTANCE_TLS_CERTIFICATE_FILE": str(tmp_path / "missing.pem"),
+        "ADMITTANCE_TLS_KEY_FILE": str(tmp_path / "missing-key.pem"),
+    }
+    server = ServerProcess(tmp_path / "data", env, https=True)
+    with pytest.raises(RuntimeError, match="cannot use the TLS server certificate"):
+        server.start(timeout=START_TIMEOUT_SECONDS)
+    assert "Traceback" not in server.output()
+    half = ServerProcess(tmp_path / "data2", {**env, "ADMITTANCE_TLS_KEY_FILE": ""}, https=True)
+    with pytest.raises(RuntimeError, match="tls_certificate_file and tls_key_file must be set together"):
+        half.start(timeout=START_TIMEOUT_SECONDS)
