@@ -47,7 +47,7 @@ from admittance.identity.directory_store import DirectoryTransaction
 from admittance.identity.model import PasswordPolicy, PresentedCredentials, User
 from admittance.kernel.access import Permission
 from admittance.kernel.clock import Clock
-from admittance.kernel.errors import Conflict, InvalidInput, NotFound, RateLimited
+from admittance.kernel.errors import Conflict, InvalidInput, MalformedInput, NotFound, RateLimited
 from admittance.kernel.principal import Principal
 from admittance.kernel.ratelimit import Lockout
 from admittance.kernel.secrets import Pepper
@@ -271,7 +271,7 @@ def check_duration(duration_ms: object) -> int:
     if duration_ms is None:
         return DEFAULT_DURATION_MS
     if isinstance(duration_ms, bool) or not isinstance(duration_ms, int):
-        raise InvalidInput("duration must be a whole number of milliseconds", entity=ENTITY, field="duration")
+        raise MalformedInput("duration must be a whole number of milliseconds", entity=ENTITY, field="duration")
     if not MIN_DURATION_MS <= duration_ms <= MAX_DURATION_MS:
         raise InvalidInput(
             f"duration must be between {MIN_DURATION_MS} and {MAX_DURATION_MS} milliseconds",
