@@ -601,9 +601,10 @@ class CertificateService:
                 )
         now = self._clock.now()
         async with self._storage.transaction() as tx:
-            for certificate in certificates:
+            for index, certificate in enumerate(certificates):
                 row = _trusted_row(certificate, TrustPurpose.TRUSTED, str(uuid.uuid4()), removable=True)
-                if await tx.certificates.insert_trusted(row, None, now):
+                # A millisecond apart: the list keeps the order of the request.
+                if await tx.certificates.insert_trusted(row, None, now + timedelta(milliseconds=index)):
                     await tx.audit.record(
                         AuditEvent(
                             AuditTag.TRUSTED_CERTIFICATE_ADDED,
