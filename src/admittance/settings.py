@@ -89,7 +89,7 @@ class Settings:
     tls: bool = False  # serve HTTPS; also on when tls_certificate_file is set
     tls_certificate_file: str = ""  # server certificate chain (PEM); empty with tls: issued from the device CA
     tls_key_file: str = ""  # its private key (PEM)
-    tls_client_ca_file: str = ""  # CA bundle for client certificates; empty: the device CA chain
+    tls_client_ca_file: str = ""  # client-certificate CA bundle; empty: the trusted store (device CA, chain, added)
     tls_server_names: str = "localhost,127.0.0.1"  # DNS names / addresses of the issued server certificate
     trusted_proxies: str = ""  # addresses/CIDRs whose client_cert_header is believed; empty: nobody's
     client_cert_header: str = "x-client-cert"  # verified client certificate from a trusted proxy (URL-encoded PEM)
