@@ -49,3 +49,11 @@ def new_postgres_database(postgres: PostgresServer) -> str:
     with psycopg.connect(postgres.admin_url, autocommit=True) as connection:
         connection.execute(f"CREATE DATABASE {name}")
     return postgres.url(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Empty for SQLite in the server's data folder, else a fresh, unmigrated PostgreSQL database."""
+    if request.param == "sqlite":
+        return ""
+    return new_postgres_database(request.getfixturevalue("postgres"))

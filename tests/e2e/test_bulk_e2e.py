@@ -16,11 +16,10 @@ from c8y_api import CumulocityApi  # type: ignore[import-untyped]
 
 from tests.bulk.helpers import BULK, SEED_EXAMPLE
 from tests.conftest import ADMIN_PASSWORD
-from tests.e2e.test_cumulocity_clients import Start, database_url, start
+from tests.e2e.conftest import Start
 from tests.jobs.support import manifest, parse_csv
 
 pytestmark = pytest.mark.e2e
-FIXTURES = (start, database_url)  # shared with the client tests
 
 BULK_TYPE = "application/vnd.com.nsn.cumulocity.bulknewdevicerequest+json;charset=UTF-8;ver=0.9"
 

@@ -29,14 +29,6 @@ _databases = itertools.count()
 Server = ServerProcess
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest) -> str:
-    """Empty for SQLite in the server's data folder, else a fresh, unmigrated PostgreSQL database."""
-    if request.param == "sqlite":
-        return ""
-    return new_postgres_database(request.getfixturevalue("postgres"))
-
-
 def operator(server: Server) -> CumulocityApi:
     return CumulocityApi(server.base_url, "t1", "admin", ADMIN_PASSWORD)
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 from c8y_api.model import Device, DeviceGroup, ExternalId  # type: ignore[import-untyped]
 
-from tests.e2e.test_cumulocity_clients import Start, database_url, operator, start
+from tests.e2e.conftest import Start
+from tests.e2e.test_cumulocity_clients import operator
 
 pytestmark = pytest.mark.e2e
-FIXTURES = (start, database_url)  # shared with the client tests
 
 
 def test_c8y_api_manages_groups_devices_and_their_external_ids(start: Start, database_url: str) -> None:
