@@ -214,30 +214,36 @@ def _authority_key_id(ca: x509.Certificate) -> x509.AuthorityKeyIdentifier:
         return x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.public_key())  # type: ignore[arg-type]
 
 
-def issue_client_certificate(
-    ca: CaMaterial, public_key: CertificatePublicKeyTypes, common_name: str, now: datetime, validity_days: int
-) -> x509.Certificate:
-    """A client certificate by our policy, whatever the CSR asked for: subject CN only, no SAN,
-    EKU clientAuth, keyUsage digitalSignature (+ keyAgreement for EC, keyEncipherment for RSA),
-    not a CA, SKI/AKI; valid from five minutes ago, never beyond the CA's own expiry."""
-    ec_key = isinstance(public_key, ec.EllipticCurvePublicKey)
-    not_after = min(now + timedelta(days=validity_days), ca.certificate.not_valid_after_utc)
-    builder = (
+def _end_entity(
+    ca: CaMaterial,
+    public_key: CertificatePublicKeyTypes,
+    common_name: str,
+    now: datetime,
+    validity_days: int,
+    *,
+    usage: x509.ObjectIdentifier,
+    key_agreement: bool,
+) -> x509.CertificateBuilder:
+    """What every certificate we issue has: subject CN only, not a CA, keyUsage digitalSignature
+    (+ keyEncipherment for RSA keys), one extended key usage, SKI/AKI; valid from five minutes ago,
+    never beyond the CA's own expiry."""
+    rsa_key = not isinstance(public_key, ec.EllipticCurvePublicKey)
+    return (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
         .issuer_name(ca.certificate.subject)
         .public_key(public_key)
         .serial_number(random_serial())
         .not_valid_before(now - BACKDATE)
-        .not_valid_after(not_after)
+        .not_valid_after(min(now + timedelta(days=validity_days), ca.certificate.not_valid_after_utc))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
                 digital_signature=True,
                 content_commitment=False,
-                key_encipherment=not ec_key,
+                key_encipherment=rsa_key,
                 data_encipherment=False,
-                key_agreement=ec_key,
+                key_agreement=key_agreement and not rsa_key,
                 key_cert_sign=False,
                 crl_sign=False,
                 encipher_only=False,
@@ -245,9 +251,19 @@ def issue_client_certificate(
             ),
             critical=True,
         )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(_authority_key_id(ca.certificate), critical=False)
+    )
+
+
+def issue_client_certificate(
+    ca: CaMaterial, public_key: CertificatePublicKeyTypes, common_name: str, now: datetime, validity_days: int
+) -> x509.Certificate:
+    """A client certificate by our policy, whatever the CSR asked for: subject CN only, no SAN,
+    EKU clientAuth, keyUsage digitalSignature (+ keyAgreement for EC, keyEncipherment for RSA)."""
+    builder = _end_entity(
+        ca, public_key, common_name, now, validity_days, usage=ExtendedKeyUsageOID.CLIENT_AUTH, key_agreement=True
     )
     return builder.sign(ca.key, _hash_for(ca.key))
 
@@ -263,35 +279,9 @@ def issue_server_certificate(
             alternative.append(x509.IPAddress(ipaddress.ip_address(name)))
         except ValueError:
             alternative.append(x509.DNSName(name))
-    ec_key = isinstance(public_key, ec.EllipticCurvePublicKey)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0][:64])]))
-        .issuer_name(ca.certificate.subject)
-        .public_key(public_key)
-        .serial_number(random_serial())
-        .not_valid_before(now - BACKDATE)
-        .not_valid_after(min(now + timedelta(days=validity_days), ca.certificate.not_valid_after_utc))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=not ec_key,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectAlternativeName(alternative), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(_authority_key_id(ca.certificate), critical=False)
-    )
+    builder = _end_entity(
+        ca, public_key, names[0][:64], now, validity_days, usage=ExtendedKeyUsageOID.SERVER_AUTH, key_agreement=False
+    ).add_extension(x509.SubjectAlternativeName(alternative), critical=False)
     return builder.sign(ca.key, _hash_for(ca.key))
 
 
