@@ -152,6 +152,11 @@ async def test_refusals(client: httpx.AsyncClient) -> None:
     assert_error(await api(client, "POST", "/api/certificates", broken), 400)
     response = await client.post("/api/certificates", content=b"{", headers=ADMIN)
     assert_error(response, 400)
+    # a body in another format: 415, as everywhere on /api (it was a 422)
+    xml = await client.post(
+        "/api/certificates", content=b"<pem/>", headers={**ADMIN, "content-type": "application/xml"}
+    )
+    assert_error(xml, 415, "Unsupported media type")
     assert_error(await api(client, "DELETE", "/api/certificates/device-ca"), 422, "cannot be removed")
     assert_error(await api(client, "DELETE", "/api/certificates", params={"id": "device-ca"}), 422)
     assert_error(await api(client, "GET", "/api/certificates/content"), 400)

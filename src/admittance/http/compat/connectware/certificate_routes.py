@@ -22,7 +22,7 @@ from admittance.http.compat.connectware import representations as rep
 from admittance.http.compat.connectware.guard import Guard
 from admittance.http.state import AppState
 from admittance.kernel.clock import to_millis
-from admittance.kernel.errors import InvalidInput, MalformedInput, NotFound
+from admittance.kernel.errors import MalformedInput, NotFound, UnsupportedMediaType
 from admittance.pki.model import TrustedCertificate
 from admittance.pki.service import CertificateService
 
@@ -132,7 +132,7 @@ async def pem_body(request: Request, max_bytes: int) -> str:
         except UnicodeDecodeError:
             raise MalformedInput("PEM text must be ASCII") from None
     if not is_json_media_type(content_type):
-        raise InvalidInput(f"Unsupported media type {content_type}: send a JSON string of PEM text")
+        raise UnsupportedMediaType(f"Unsupported media type {content_type}: send a JSON string of PEM text")
     try:
         document = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
