@@ -378,6 +378,210 @@ def _schemas() -> dict[str, Schema]:
                 ),
             },
         ),
+        **_registry_schemas(permission_fields),
+        **_certificate_schemas(),
+        **_maintenance_schemas(),
+    }
+
+
+def _nullable(name: str) -> Schema:
+    """A nullable reference (OpenAPI 3.0 ignores the siblings of a `$ref`)."""
+    return {"allOf": [_ref(name)], "nullable": True}
+
+
+def _registry_schemas(permission_fields: dict[str, Schema]) -> dict[str, Schema]:
+    asked = {key: permission_fields[key] for key in ("resource", "operation", "context")}
+    return {
+        "RegistryRequest": {
+            **_object(
+                {
+                    "username": {
+                        "type": "string",
+                        "pattern": "^(?:[a-z][a-z0-9-]{0,62}/)?[a-zA-Z0-9][a-zA-Z0-9_.]{2,253}$",
+                        "description": "The account asked for, optionally as `tenant/username` (else the tenant of "
+                        "the Host's first label, else the default tenant): Connectware's username rule, "
+                        "`device_...` reserved for devices (a breach is a 400)",
+                    },
+                    "password": {
+                        **_PASSWORD,
+                        "description": "The password policy (a breach is a 400); the device polls with it",
+                    },
+                    "csr": {
+                        "type": "string",
+                        "description": "A certificate signing request: base64 of its PEM (the seed), PEM, or base64 "
+                        "of DER; exactly one CN, equal to the username; an EC P-256/P-384 or RSA 2048-8192 key",
+                    },
+                    "roles": {
+                        "type": "array",
+                        "maxItems": 50,
+                        "items": {"type": "string", "minLength": 1, "maxLength": 200},
+                        "description": "Role names the device asks for (shown to the operator)",
+                    },
+                    "permissions": {"type": "array", "maxItems": 100, "items": _ref("PermissionInput")},
+                    "context": {"type": "string", "maxLength": 1000, "description": "Free text for the operator"},
+                },
+                ("username",),
+            ),
+            "anyOf": [{"required": ["password"]}, {"required": ["csr"]}],
+            "description": "`password` or `csr` (or both) is required as well",
+        },
+        "RegistryGranted": _object(
+            {
+                "certificate": {
+                    "type": "string",
+                    "description": "Base64 of the issued certificate's PEM (only when the request had a CSR)",
+                },
+            },
+        ),
+        "RegistryPending": _object(
+            {
+                "status": {"type": "string", "enum": ["pending"]},
+                "pairingCode": {"type": "string", "description": "Six hex digits, for the operator to compare"},
+            },
+            ("status", "pairingCode"),
+        ),
+        "RegistryOpen": _object(
+            {
+                "duration": {
+                    "type": "integer",
+                    "minimum": 1000,
+                    "maximum": 86_400_000,
+                    "description": "Milliseconds; 30000 when absent",
+                },
+            },
+        ),
+        "RegistryStatus": _object(
+            {"locked": _BOOLEAN, "openUntil": {**_NULLABLE_STRING, "description": "null while locked"}},
+            ("locked", "openUntil"),
+        ),
+        "RegistryEntry": _object(
+            {
+                "id": _STRING,
+                "timestamp": {"type": "string", "description": "The first request"},
+                "username": _STRING,
+                "credentialType": {"type": "string", "enum": ["password", "certificate"]},
+                "roles": _array(_STRING),
+                "context": _STRING,
+                "permissions": _array(_object(asked, ("resource", "operation", "context"))),
+                "granted": _BOOLEAN,
+                "pairingCode": _STRING,
+                "tenant": _STRING,
+                "lastSeen": {"type": "string", "description": "The latest matching request"},
+            },
+            (
+                "id",
+                "timestamp",
+                "username",
+                "credentialType",
+                "roles",
+                "context",
+                "permissions",
+                "granted",
+                "pairingCode",
+                "tenant",
+                "lastSeen",
+            ),
+        ),
+        "RegistryConfirm": _object(
+            {
+                "username": {"type": "string", "description": "A pending request's username"},
+                "tenant": {"type": "string", "description": "Admittance: the request's tenant (management callers)"},
+                "mqttPublishPrefix": _NULLABLE_STRING,
+                "grantTypes": {
+                    **_array(_ref("GrantTypeInput")),
+                    "description": "Absent: password and/or certificate, as the request came",
+                },
+                "initialPermissions": {
+                    **_array(_ref("PermissionInput")),
+                    "description": "Absent: the permissions the device asked for",
+                },
+                "roles": {**_array(_STRING), "description": "Role ids; absent: the roles the device asked for"},
+            },
+            ("username",),
+        ),
+    }
+
+
+def _certificate_schemas() -> dict[str, Schema]:
+    parties = ("commonName", "organization", "organizationalUnit")
+    party = {name: {**_NULLABLE_STRING, "description": "null when the name has none"} for name in parties}
+    alternative_names = {"alternativeNames": {**_array(_STRING), "description": "The SAN entries as text"}}
+    return {
+        "TrustedCertificate": _object(
+            {
+                "id": {"type": "string", "description": "`device-ca`, `chain-...`, or a UUID for an added one"},
+                "issuedBy": _object(party, parties),
+                "issuedTo": _object(party | alternative_names, (*parties, "alternativeNames")),
+                "keyUsage": _array(_STRING),
+                "extendedKeyUsage": _array(_STRING),
+                "basicConstraints": _object(
+                    {"isCA": _BOOLEAN, "pathLength": {"type": "integer", "nullable": True}},
+                    ("isCA", "pathLength"),
+                ),
+                "issuedOn": {"type": "integer", "description": "notBefore, epoch milliseconds"},
+                "expiresOn": {"type": "integer", "description": "notAfter, epoch milliseconds"},
+                "fingerprints": _object({"sha1": _STRING, "sha256": _STRING}, ("sha1", "sha256")),
+                "removable": _BOOLEAN,
+            },
+            (
+                "id",
+                "issuedBy",
+                "issuedTo",
+                "keyUsage",
+                "extendedKeyUsage",
+                "basicConstraints",
+                "issuedOn",
+                "expiresOn",
+                "fingerprints",
+                "removable",
+            ),
+        ),
+        "PemCertificates": {
+            "description": "PEM text of one or more CA certificates as a JSON string (the seed), or as "
+            "`{certificate: <PEM>}`",
+            "oneOf": [_STRING, _object({"certificate": _STRING}, ("certificate",))],
+        },
+    }
+
+
+def _maintenance_schemas() -> dict[str, Schema]:
+    run = {
+        "id": _STRING,
+        "succeeded": {"type": "boolean", "nullable": True, "description": "null while running"},
+        "statusMessage": _STRING,
+        "startDate": _STRING,
+        "endDate": {**_NULLABLE_STRING, "description": "null while running"},
+    }
+    required = ("id", "succeeded", "statusMessage", "startDate", "endDate")
+    return {
+        "MaintenanceRun": _object(run, required),
+        "MaintenanceStatus": _object(
+            {
+                "running": _BOOLEAN,
+                "backup": {**_nullable("MaintenanceRun"), "description": "The latest backup; null if none ran"},
+                "restore": {**_nullable("MaintenanceRun"), "description": "The latest restore; null if none ran"},
+            },
+            ("running", "backup", "restore"),
+        ),
+        "BackupRun": _object(
+            {**run, "sha256": {"type": "string", "description": "Of the backup file"}}, (*required, "sha256")
+        ),
+        "BackupFile": _object(
+            {
+                "id": _STRING,
+                "createdAt": _STRING,
+                "size": {"type": "integer", "description": "Bytes"},
+                "rows": _INTEGER,
+                "revision": {"type": "string", "description": "The schema (Alembic) revision it was taken at"},
+                "appVersion": _STRING,
+                "dialect": {"type": "string", "enum": ["sqlite", "postgresql"]},
+                "restorable": {"type": "boolean", "description": "Taken at this database's schema revision"},
+            },
+            ("id", "createdAt", "size", "rows", "revision", "appVersion", "dialect", "restorable"),
+        ),
+        "RestoreById": _object(
+            {"id": {"type": "string", "description": "A stored backup's id; absent: the newest"}},
+        ),
     }
 
 
@@ -390,12 +594,16 @@ _ERROR_NAMES = {
     413: "The request body is larger than the configured limit",
     415: "The request body is not JSON",
     422: "The request is well-formed but its values are not acceptable",
+    423: "The client registry is locked: an operator must open it first",
     429: "Too many failed attempts; retry after the number of seconds in Retry-After",
 }
 
 
-def _error(status: int) -> dict[str, Any]:
-    response: dict[str, Any] = {"description": _ERROR_NAMES[status], "content": {_JSON: {"schema": _ref("Error")}}}
+def _error(status: int, description: str | None = None) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description or _ERROR_NAMES[status],
+        "content": {_JSON: {"schema": _ref("Error")}},
+    }
     if status == 429:
         response["headers"] = {"Retry-After": {"schema": _INTEGER, "description": "Seconds to wait"}}
     return response
@@ -420,12 +628,23 @@ def _operation(
     body: Schema | None = None,
     parameters: list[dict[str, Any]] | None = None,
     public: bool = False,
+    media: dict[str, Schema] | None = None,
+    body_required: bool = True,
+    notes: dict[int, str] | None = None,
+    never: tuple[int, ...] = (),
 ) -> dict[str, Any]:
+    """`body`: a JSON request body (`media`: the body's schema per media type instead); `notes`: what
+    an error status means for this operation; `never`: body errors (`_BODY`) it cannot answer."""
     operation: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": dict(answers)}
-    for status in sorted(set(errors) | (set(_BODY) if body is not None else set())):
-        operation["responses"][str(status)] = _error(status)
-    if body is not None:
-        operation["requestBody"] = {"required": True, "content": {_JSON: {"schema": body}}}
+    content = media if media is not None else ({_JSON: body} if body is not None else None)
+    body_errors = set(_BODY) - set(never) if content is not None else set()
+    for status in sorted(set(errors) | body_errors):
+        operation["responses"][str(status)] = _error(status, (notes or {}).get(status))
+    if content is not None:
+        operation["requestBody"] = {
+            "required": body_required,
+            "content": {media_type: {"schema": schema} for media_type, schema in content.items()},
+        }
     if parameters:
         operation["parameters"] = parameters
     if public:
@@ -459,8 +678,8 @@ def _path_id(name: str, description: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "description": description, "schema": _STRING}
 
 
-def _query(name: str, schema: Schema, description: str) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+def _query(name: str, schema: Schema, description: str, *, required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": required, "description": description, "schema": schema}
 
 
 _PAGE = _query("pageNumber", {"type": "integer", "minimum": 1}, "The page number to fetch, starts at page 1")
@@ -699,6 +918,7 @@ def _paths() -> dict[str, Any]:
             ),
         },
     }
+    paths |= _registry_paths() | _certificate_paths() | _maintenance_paths()
     hooks = {
         "auth_on_register": "BrokerRegister",
         "auth_on_register_m5": "BrokerRegister",
@@ -746,6 +966,230 @@ def _paths() -> dict[str, Any]:
     return paths
 
 
+def _registry_paths() -> dict[str, Any]:
+    tag = "client-registry"
+    return {
+        "/api/client-registry/register": {
+            "post": _operation(
+                "A device asks for an account (password and/or CSR) and polls with the same request",
+                tag,
+                {
+                    "201": _json(
+                        "Granted: with a CSR, the certificate (on every matching poll)", _ref("RegistryGranted")
+                    ),
+                    "202": _json("Pending: the operator has not granted it yet", _ref("RegistryPending")),
+                },
+                (401, 409, 423, 429),
+                body=_ref("RegistryRequest"),
+                public=True,
+                # Connectware answers 400 for a request that breaks a rule (no 422 here).
+                never=(422,),
+                notes={
+                    400: "Not JSON, a wrong JSON type, or a rule broken: username, password policy, CSR "
+                    "(signature, CN, key), neither password nor csr, too many roles or permissions",
+                    401: "A granted registration polled with other credentials",
+                    409: "The username belongs to a user, or a pending registration has other credentials",
+                    429: "Too many failed polls, or too many new registrations from this address",
+                },
+            ),
+        },
+        "/api/client-registry/open": {
+            "post": _operation(
+                "Open the caller's tenant's registry window (or set a new deadline)",
+                tag,
+                _NO_CONTENT,
+                _GUARDED,
+                body=_ref("RegistryOpen"),
+                body_required=False,
+                notes={
+                    400: "Not JSON, not an object, or duration not a whole number",
+                    422: "duration outside 1000 to 86400000",
+                },
+            ),
+        },
+        "/api/client-registry/close": {
+            "post": _operation("Lock the caller's tenant's registry at once", tag, _NO_CONTENT, _GUARDED),
+        },
+        "/api/client-registry/status": {
+            "get": _operation(
+                "Whether the caller's tenant's registry is open, and until when",
+                tag,
+                {"200": _json("The window", _ref("RegistryStatus"))},
+                _GUARDED,
+            ),
+        },
+        "/api/client-registry": {
+            "get": _operation(
+                "The registrations, pending and granted, oldest first (every tenant's for management callers)",
+                tag,
+                {"200": _json("The registrations", _array(_ref("RegistryEntry")))},
+                _GUARDED,
+            ),
+        },
+        "/api/client-registry/confirm": {
+            "post": _operation(
+                "Grant a pending registration: create its user (and issue its certificate)",
+                tag,
+                {"200": _json("The created user", _ref("User"))},
+                (*_GUARDED, 404, 409),
+                body=_ref("RegistryConfirm"),
+                notes={
+                    403: "Not permitted, or the roles and permissions granted exceed the caller's own",
+                    404: "No registration for that username (in that tenant)",
+                    409: "Granted already, or the username is taken",
+                    422: "A value breaks a rule (e.g. the password grant type for a CSR-only request)",
+                },
+            ),
+        },
+        "/api/client-registry/{username}": {
+            "parameters": [_path_id("username", "The registration's username")],
+            "delete": _operation(
+                "Reject a pending registration or forget a granted one (its user stays)",
+                tag,
+                _NO_CONTENT,
+                (*_GUARDED, 404),
+                parameters=[_query("tenant", _STRING, "The registration's tenant (management callers)")],
+                notes={404: "No registration for that username (in that tenant)"},
+            ),
+        },
+    }
+
+
+def _certificate_paths() -> dict[str, Any]:
+    tag = "certificates"
+    listing = _json("Every trusted certificate", _array(_ref("TrustedCertificate")))
+    by_id = _query("id", _STRING, "Id of the certificate", required=True)
+    not_removable = {
+        404: "No trusted certificate with that id",
+        422: "The device CA and its chain cannot be removed",
+    }
+    return {
+        "/api/certificates": {
+            "get": _operation("The trusted CA certificates", tag, {"200": listing}, _GUARDED),
+            "post": _operation(
+                "Add CA certificates (PEM); certificates already stored are skipped",
+                tag,
+                {"200": {**listing, "description": "The whole store after the change"}},
+                _GUARDED,
+                media={_JSON: _ref("PemCertificates"), "text/plain": _STRING},
+                notes={
+                    400: "Not a JSON string, or not PEM certificates that parse",
+                    403: "Not permitted, or the caller is outside the management and default tenants",
+                    415: "Neither JSON nor PEM text (text/plain, application/x-pem-file)",
+                    422: "A certificate is not a CA (basicConstraints CA:TRUE), or more than 50",
+                },
+            ),
+            "delete": _operation(
+                "Remove an added certificate (the id as a query parameter)",
+                tag,
+                _NO_CONTENT,
+                (*_GUARDED, 400, 404, 422),
+                parameters=[by_id],
+                notes={400: "No id", **not_removable},
+            ),
+        },
+        "/api/certificates/content": {
+            "get": _operation(
+                "One certificate's PEM",
+                tag,
+                {"200": {"description": "The PEM text", "content": {"text/plain": {"schema": _STRING}}}},
+                (*_GUARDED, 400, 404),
+                parameters=[by_id],
+                notes={400: "No id", 404: "No trusted certificate with that id"},
+            ),
+        },
+        "/api/certificates/{id}": {
+            "parameters": [_path_id("id", "Id of the certificate")],
+            "delete": _operation(
+                "Remove an added certificate", tag, _NO_CONTENT, (*_GUARDED, 404, 422), notes=not_removable
+            ),
+        },
+    }
+
+
+def _maintenance_paths() -> dict[str, Any]:
+    tag = "maintenance"
+    outside = {403: "Not permitted, or the caller is outside the management and default tenants"}
+    running = {409: "A backup or restore is running (in any process sharing the database)"}
+    binary: Schema = {"type": "string", "format": "binary"}
+    return {
+        "/api/maintenance/db": {
+            "get": _operation(
+                "The latest backup and restore runs",
+                tag,
+                {"200": _json("The runs", _ref("MaintenanceStatus"))},
+                _GUARDED,
+                notes=outside,
+            ),
+        },
+        "/api/maintenance/db/backup": {
+            "post": _operation(
+                "Back up the whole database into the backup folder (synchronously)",
+                tag,
+                {"201": _json("The finished run", _ref("BackupRun"))},
+                (*_GUARDED, 409),
+                notes=outside | running,
+            ),
+        },
+        "/api/maintenance/db/backups": {
+            "get": _operation(
+                "The stored backups, newest first",
+                tag,
+                {"200": _json("The backups", _array(_ref("BackupFile")))},
+                _GUARDED,
+                notes=outside,
+            ),
+        },
+        "/api/maintenance/db/backups/{id}": {
+            "parameters": [_path_id("id", "Id of the backup")],
+            "get": _operation(
+                "Download a stored backup (it holds every password hash and sealed key)",
+                tag,
+                {
+                    "200": {
+                        "description": "The backup file",
+                        "headers": {
+                            "Content-Disposition": {"schema": _STRING, "description": "attachment; filename=..."}
+                        },
+                        "content": {"application/zip": {"schema": binary}},
+                    }
+                },
+                (*_GUARDED, 404),
+                notes={
+                    403: "Not permitted (a download also needs write on /api/maintenance/db/backup), or the "
+                    "caller is outside the management and default tenants",
+                    404: "No backup stored under that id",
+                },
+            ),
+        },
+        "/api/maintenance/db/restore": {
+            "post": _operation(
+                "Replace the whole database with a backup (synchronously): a stored one or an uploaded file",
+                tag,
+                _NO_CONTENT,
+                (*_GUARDED, 404, 409),
+                media={
+                    _JSON: _ref("RestoreById"),
+                    "application/zip": binary,
+                    "application/octet-stream": binary,
+                    "multipart/form-data": _object({"file": binary}, ("file",)),
+                },
+                body_required=False,
+                notes={
+                    **outside,
+                    **running,
+                    400: "Not JSON, or the backup is damaged or not a backup (nothing was changed)",
+                    404: "No backup stored under that id (none at all, without an id)",
+                    413: "The upload is larger than max_backup_upload_bytes",
+                    415: "Another media type than JSON, a zip file or multipart/form-data",
+                    422: "A multipart body without a part `file`; another format version or schema revision, "
+                    "or rows the database refuses (nothing was changed)",
+                },
+            ),
+        },
+    }
+
+
 @cache
 def document() -> dict[str, Any]:
     """The whole document (built once; callers must not change it)."""
@@ -754,12 +1198,27 @@ def document() -> dict[str, Any]:
         "info": {
             "title": "Admittance: Connectware-compatible identity and access API",
             "version": __version__,
-            "description": "Users, roles, permissions, sessions, MFA and broker authentication, as Cybus "
-            "Connectware's auth server offers them. Errors are `{statusCode, error, message}`.",
+            "description": "Users, roles, permissions, sessions, MFA, broker authentication, the client "
+            "registry, the trusted CA certificates and database maintenance, as Cybus Connectware's auth server "
+            "offers them. Errors are `{statusCode, error, message}`.",
         },
         "servers": [{"url": "/"}],
         "security": [{"bearerAuth": []}, {"tokenHeader": []}, {"basicAuth": []}],
-        "tags": [{"name": name} for name in ("users", "roles", "permissions", "session", "mfa", "broker", "meta")],
+        "tags": [
+            {"name": name}
+            for name in (
+                "users",
+                "roles",
+                "permissions",
+                "session",
+                "mfa",
+                "broker",
+                "client-registry",
+                "certificates",
+                "maintenance",
+                "meta",
+            )
+        ],
         "paths": _paths(),
         "components": {
             "schemas": _schemas(),
