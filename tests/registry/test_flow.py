@@ -251,3 +251,18 @@ async def test_csr_encodings(client: httpx.AsyncClient, encoding: str) -> None:
     assert response.status_code == 202, response.text
     assert (await entry(client, "enc.device"))["pairingCode"] == expected_code("enc.device", key)
     assert len(key_sha256(key)) == 64
+
+
+async def test_confirm_without_roles_grants_the_roles_the_device_named(client: httpx.AsyncClient) -> None:
+    """Register names roles (Connectware: "Name of roles the user wants"); confirm grants role ids.
+    Confirmed without `roles`, the names map to the tenant's roles; a name that matches none is a 422."""
+    role = await create_role(client, "sensors.basic", [permission("sensors/#", "write", "mqtt")])
+    await opened(client)
+    asked = await register(
+        client, "named.roles", csr=csr_b64(device_key(), "named.roles"), roles=["sensors.basic", "minimum-access"]
+    )
+    assert asked.status_code == 202, asked.text
+    user = (await confirm(client, "named.roles", initialPermissions=[])).json()
+    assert sorted(item["id"] for item in user["roles"]) == sorted([role["id"], "minimum-access"])
+    await register(client, "no.such.role", csr=csr_b64(device_key(), "no.such.role"), roles=["missing.role"])
+    assert_error(await confirm(client, "no.such.role"), 422, "missing.role")

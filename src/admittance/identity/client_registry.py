@@ -45,7 +45,7 @@ from admittance.identity.directory_model import (
 )
 from admittance.identity.directory_store import DirectoryTransaction
 from admittance.identity.model import PasswordPolicy, PresentedCredentials, User
-from admittance.kernel.access import Permission
+from admittance.kernel.access import BUILTIN_ROLES, Permission
 from admittance.kernel.clock import Clock
 from admittance.kernel.errors import Conflict, InvalidInput, MalformedInput, NotFound, RateLimited
 from admittance.kernel.principal import Principal
@@ -578,7 +578,9 @@ class ClientRegistryService:
                 mqtt_publish_prefix=confirmation.mqtt_publish_prefix,
                 grant_types=grant_types,
                 initial_permissions=entry.permissions if confirmation.permissions is None else confirmation.permissions,
-                roles=entry.roles if confirmation.roles is None else confirmation.roles,
+                roles=await self._asked_roles(tx, tenant_id, entry.roles)
+                if confirmation.roles is None
+                else confirmation.roles,
                 tenant_id=tenant_id,
             )
             user = await self._directory.create_user_in(tx, principal, new, entry.password_hash)
@@ -612,6 +614,23 @@ class ClientRegistryService:
                 )
             )
             return (await tx.directory.users([user.id], now))[0]
+
+    @staticmethod
+    async def _asked_roles(tx: ClientRegistryTransaction, tenant_id: str, asked: Sequence[str]) -> tuple[str, ...]:
+        """The role ids for the role *names* a device asked for (Connectware's register takes names;
+        confirm grants ids). Built-in roles are named by their ids; an id is taken as it is."""
+        stored = await tx.directory.roles(tenant_id)
+        by_name = {role.name: role.id for role in stored}
+        known_ids = {role.id for role in stored} | set(BUILTIN_ROLES)
+        unknown = [name for name in asked if name not in by_name and name not in known_ids]
+        if unknown:
+            raise InvalidInput(
+                f"The device asked for roles that do not exist in tenant {tenant_id}: {', '.join(unknown)}; "
+                "name the roles to grant in `roles`",
+                entity=ENTITY,
+                field="roles",
+            )
+        return tuple(dict.fromkeys(name if name in known_ids else by_name[name] for name in asked))
 
     async def remove(self, principal: Principal, username: str, tenant_id: str | None = None) -> None:
         """Reject a pending request, or forget a granted one (its user stays)."""
