@@ -162,6 +162,10 @@ class RoleName(StrEnum):
     TENANT_MANAGEMENT_ADMIN = "ROLE_TENANT_MANAGEMENT_ADMIN"
     DEVICE_BOOTSTRAP = "ROLE_DEVICE_BOOTSTRAP"
     DEVICE = "ROLE_DEVICE"
+    NRF_VIEWER = "nrf-cloud-viewer"
+    NRF_EDITOR = "nrf-cloud-editor"
+    NRF_ADMIN = "nrf-cloud-admin"
+    NRF_OWNER = "nrf-cloud-owner"
 
 
 # Held only by membership: they name what the caller is (the shared bootstrap identity, a device).
@@ -174,6 +178,9 @@ def _grants(context: Context, operation: Operation, *resources: str) -> frozense
 
 _R, _W, _RW = Operation.READ, Operation.WRITE, Operation.READ_WRITE
 _HTTP, _MQTT = Context.HTTP, Context.MQTT
+# nRF Cloud's team roles over the Provisioning Service API (/v1): viewers read; editors claim and
+# manage devices, their tags and commands; admins and owners also rules and identity keys.
+_NRF_EDITOR_PATHS = ("/v1/claimed-devices/#", "/v1/identities/claimed-devices/#", "/v1/bulk-ops-requests/#")
 _USER_MANAGEMENT_PATHS = ("/user/#", "/api/listUsers", "/api/users/#", "/api/roles/#", "/api/permissions/#")
 
 
@@ -206,6 +213,20 @@ BUILTIN_ROLES: dict[str, BuiltinRole] = {
         BuiltinRole(RoleName.IDENTITY_READ, "Read external ids", _grants(_HTTP, _R, "/identity/#")),
         BuiltinRole(RoleName.IDENTITY_ADMIN, "Manage external ids", _grants(_HTTP, _RW, "/identity/#")),
         BuiltinRole(RoleName.TENANT_MANAGEMENT_ADMIN, "Manage tenants", _grants(_HTTP, _RW, "/tenant/#")),
+        BuiltinRole(
+            RoleName.NRF_VIEWER, "nRF Cloud team viewer: read the Provisioning Service", _grants(_HTTP, _R, "/v1/#")
+        ),
+        BuiltinRole(
+            RoleName.NRF_EDITOR,
+            "nRF Cloud team editor: claim devices, manage their tags and provisioning commands",
+            _grants(_HTTP, _R, "/v1/#") | _grants(_HTTP, _RW, *_NRF_EDITOR_PATHS),
+        ),
+        BuiltinRole(
+            RoleName.NRF_ADMIN, "nRF Cloud team admin: the whole Provisioning Service", _grants(_HTTP, _RW, "/v1/#")
+        ),
+        BuiltinRole(
+            RoleName.NRF_OWNER, "nRF Cloud team owner: the whole Provisioning Service", _grants(_HTTP, _RW, "/v1/#")
+        ),
         BuiltinRole(
             RoleName.DEVICE_BOOTSTRAP,
             "The shared bootstrap identity: poll for device credentials",

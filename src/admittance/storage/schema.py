@@ -41,6 +41,7 @@ tenants = Table(
     Column("security_token_policy", String(16), nullable=False),
     Column("device_limit", Integer, nullable=True),
     Column("created_at", BigInteger, nullable=False),
+    Column("claim_verification", String(16), nullable=False),  # nRF claim tokens: known-keys or structure-only
 )
 
 # Roles: the built-in ones (tenant_id NULL; their permissions are defined in code, kernel/access.py)
@@ -346,4 +347,116 @@ maintenance_runs = Table(
     Column("sha256", String(64), nullable=True),
     Column("actor", String(1100), nullable=False),
     Index("ix_maintenance_runs_kind_started", "kind", "started_at"),
+)
+
+# --- nRF Cloud-compatible claiming (issue 6) ---------------------------------------------------
+
+# Device identity public keys a manufacturer imported (device UUID -> P-256 key), per tenant: with
+# `known-keys` verification only tokens signed by the registered key can claim.
+nrf_identity_keys = Table(
+    "nrf_identity_keys",
+    metadata,
+    Column("tenant_id", String(63), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("device_uuid", String(36), nullable=False),
+    Column("public_key_pem", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "device_uuid"),
+)
+
+# Nonces of accepted claim tokens: a (device UUID, nonce) pair is accepted once, whoever presents it.
+nrf_token_nonces = Table(
+    "nrf_token_nonces",
+    metadata,
+    Column("device_uuid", String(36), nullable=False),
+    Column("nonce", String(32), nullable=False),  # hex of the 16 bytes
+    Column("seen_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("device_uuid", "nonce"),
+)
+
+# Server-issued challenges (AT%ATTESTTOKEN="<challenge>"): the token must carry one, once.
+nrf_challenges = Table(
+    "nrf_challenges",
+    metadata,
+    Column("nonce", String(32), primary_key=True),
+    Column("tenant_id", String(63), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("used_at", BigInteger, nullable=True),
+)
+
+# A claimed device: one owner (tenant) at a time, the device UUID from the token as its id.
+claimed_devices = Table(
+    "claimed_devices",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(63), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("device_type", Integer, nullable=False),
+    Column("firmware_id", String(36), nullable=False),
+    Column("imei", String(32), nullable=True),
+    Column("ownership_status", String(16), nullable=False),
+    Column("status", String(16), nullable=False),  # READY, BLOCKED
+    Column("claimed_by", String(1100), nullable=False),
+    Column("restricted", Boolean, nullable=False),  # claimed by an admin/owner: hidden from editors/viewers
+    Column("identity_key_pem", Text, nullable=True),  # the key its token verified with: verifies device JWTs
+    Column("managed_object_id", AutoId, ForeignKey("managed_objects.id", ondelete="SET NULL"), nullable=True),
+    Column("claimed_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_claimed_devices_tenant_claimed", "tenant_id", "claimed_at", "id"),
+)
+
+claimed_device_tags = Table(
+    "claimed_device_tags",
+    metadata,
+    Column("device_id", String(36), ForeignKey("claimed_devices.id", ondelete="CASCADE"), nullable=False),
+    Column("tag", String(100), nullable=False),
+    PrimaryKeyConstraint("device_id", "tag"),
+    Index("ix_claimed_device_tags_tag", "tag"),
+)
+
+# Tags a team defined (claimed-device tags and provisioning tags), with a description.
+nrf_tags = Table(
+    "nrf_tags",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(63), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),  # claimed, provisioning
+    Column("tag", String(100), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ux_nrf_tags_tenant_kind_tag", "tenant_id", "kind", "tag", unique=True),
+)
+
+# A device's provisioning command queue (at most 20), in order.
+provisioning_commands = Table(
+    "provisioning_commands",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("device_id", String(36), ForeignKey("claimed_devices.id", ondelete="CASCADE"), nullable=False),
+    Column("tenant_id", String(63), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("request", Text, nullable=False),  # JSON {<type>: {...}}
+    Column("response", Text, nullable=True),  # JSON
+    Column("status", String(16), nullable=False),  # PENDING, IN_PROGRESS, SUCCEEDED, FAILED, CANCELLED
+    Column("rule_id", String(36), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_provisioning_commands_device", "device_id", "position"),
+)
+
+# Provisioning rules: commands queued on every device carrying one of the tags; DRAFT until
+# activated, immutable once active.
+provisioning_rules = Table(
+    "provisioning_rules",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(63), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("state", String(16), nullable=False),  # DRAFT, ACTIVE
+    Column("commands", Text, nullable=False),  # JSON list of {description?, request}
+    Column("tags", Text, nullable=False),  # JSON list
+    Column("sign_csr", Boolean, nullable=False),  # answer a CSR response with a clientCertificate command
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_provisioning_rules_tenant", "tenant_id", "created_at"),
 )

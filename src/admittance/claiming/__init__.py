@@ -1,0 +1,1 @@
+"""nRF Cloud-compatible device claiming: attestation tokens, claimed devices, tags, provisioning."""
