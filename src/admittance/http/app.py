@@ -19,7 +19,7 @@ from admittance import __version__
 from admittance.bootstrap import Services, build_services
 from admittance.http import errors, native
 from admittance.http.basic_auth import BasicAuthenticator
-from admittance.http.compat import connectware, cumulocity
+from admittance.http.compat import connectware, cumulocity, nrfcloud
 from admittance.http.compat.cumulocity import est_routes
 from admittance.http.compat.cumulocity.registration_routes import Handler
 from admittance.http.state import AppState
@@ -65,6 +65,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastLane
             (est_routes.PREFIX, est_routes.render),
             *((prefix, cumulocity.render) for prefix in cumulocity.PATH_PREFIXES),
             *((prefix, connectware.render) for prefix in connectware.PATH_PREFIXES),
+            *((prefix, nrfcloud.render) for prefix in nrfcloud.PATH_PREFIXES),
         ],
         errors.problem_json,
     )
@@ -110,6 +111,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastLane
             *cumulocity.routes(state, auth),
             *native.routes(state, auth),
             *connectware.routes(state, auth),
+            *nrfcloud.routes(state, auth),
         ],
         exception_handlers={
             AdmittanceError: rendering.domain_error,

@@ -1,0 +1,24 @@
+"""The nRF Cloud-compatible surface (/v1): claimed devices, tags, bulk operations, provisioning."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+from admittance.http.basic_auth import BasicAuthenticator
+from admittance.http.compat.nrfcloud import claiming_routes
+from admittance.http.compat.nrfcloud.errors import render
+from admittance.http.compat.nrfcloud.guard import Guard
+from admittance.http.state import AppState
+
+PATH_PREFIXES = ("/v1/",)
+
+
+def routes(state: AppState, auth: BasicAuthenticator) -> list[BaseRoute]:
+    guard = Guard(auth)
+    # Other route modules add one line each here.
+    return [
+        *claiming_routes.routes(state, guard),
+    ]
+
+
+__all__ = ["PATH_PREFIXES", "render", "routes"]
