@@ -8,6 +8,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from admittance.claiming.keys import IdentityKeyService
+from admittance.claiming.verification import ClaimVerifier
 from admittance.devices import InventoryService, RegistrationService
 from admittance.devices.bulk.engine import BulkImporter
 from admittance.devices.bulk.export import ManifestExporter
@@ -62,6 +64,8 @@ class Services:
     est: EstService
     maintenance: MaintenanceService
     client_registry: ClientRegistryService
+    claim_verifier: ClaimVerifier
+    identity_keys: IdentityKeyService
 
     async def close(self) -> None:
         self.runner.close()
@@ -148,6 +152,7 @@ async def build_services(settings: Settings, *, clock: Clock | None = None) -> S
         max_attempts=settings.job_max_attempts,
     )
     jobs.wake = runner.wake
+    claim_verifier = ClaimVerifier(clock, challenge_seconds=settings.nrf_challenge_seconds)
     ca_sealer = Sealer(server_key, "ca-key")
     certificates = CertificateService(
         storage, ca_sealer, clock, authenticator, pki_policy(settings), imported=operator_ca(settings)
@@ -204,6 +209,8 @@ async def build_services(settings: Settings, *, clock: Clock | None = None) -> S
             certificates,
             RegistryPolicy(new_per_source=settings.client_registry_new_per_source),
         ),
+        claim_verifier=claim_verifier,
+        identity_keys=IdentityKeyService(storage, claim_verifier, clock),
     )
 
 

@@ -73,6 +73,11 @@ class AuditTag(StrEnum):
     CLIENT_REGISTRATION_REQUESTED = "identity:client-registration:request"
     CLIENT_REGISTRATION_GRANTED = "identity:client-registration:grant"
     CLIENT_REGISTRATION_REMOVED = "identity:client-registration:remove"
+    # nRF Cloud claim tokens (identity key registry, verification mode, challenges)
+    NRF_IDENTITY_KEYS_IMPORTED = "claiming:identity-key:import"
+    NRF_IDENTITY_KEY_DELETED = "claiming:identity-key:delete"
+    NRF_CLAIM_VERIFICATION_SET = "claiming:claim-verification:set"
+    NRF_CHALLENGE_ISSUED = "claiming:challenge:issue"
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from admittance.bootstrap import Services, first_start
 from admittance.cli.common import run_services, settings_from
 from admittance.cli.devices import devices, jobs, worker
 from admittance.cli.maintenance import backup, restore
+from admittance.cli.nrf import nrf
 from admittance.cli.tls import TlsFiles, prepare_tls
 from admittance.identity import SecurityTokenPolicy
 from admittance.identity.service import FirstStart
@@ -237,3 +238,4 @@ main.add_command(jobs)
 main.add_command(worker)
 main.add_command(backup)
 main.add_command(restore)
+main.add_command(nrf)
