@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from admittance.claiming.keys import IdentityKeyService
+from admittance.claiming.service import ClaimingService
 from admittance.claiming.verification import ClaimVerifier
 from admittance.devices import InventoryService, RegistrationService
 from admittance.devices.bulk.engine import BulkImporter
@@ -22,6 +23,7 @@ from admittance.identity.mfa import MfaService
 from admittance.identity.service import FirstStart
 from admittance.identity.sessions import TOKEN_PREFIX, SessionPolicy, SessionService
 from admittance.jobs import JobRunner, JobService
+from admittance.jobs.nrf_bulk import NrfBulkClaims
 from admittance.kernel.clock import Clock, SystemClock
 from admittance.kernel.errors import Unavailable
 from admittance.kernel.passwords import CredentialVerifier, PasswordHasher
@@ -66,6 +68,8 @@ class Services:
     client_registry: ClientRegistryService
     claim_verifier: ClaimVerifier
     identity_keys: IdentityKeyService
+    claiming: ClaimingService
+    nrf_bulk: NrfBulkClaims
 
     async def close(self) -> None:
         self.runner.close()
@@ -162,6 +166,8 @@ async def build_services(settings: Settings, *, clock: Clock | None = None) -> S
     except BaseException:
         await database.close()
         raise
+    claiming = ClaimingService(storage, claim_verifier, clock)
+    runner.claiming = claiming
     return Services(
         settings=settings,
         clock=clock,
@@ -211,6 +217,8 @@ async def build_services(settings: Settings, *, clock: Clock | None = None) -> S
         ),
         claim_verifier=claim_verifier,
         identity_keys=IdentityKeyService(storage, claim_verifier, clock),
+        claiming=claiming,
+        nrf_bulk=NrfBulkClaims(storage, jobs, clock),
     )
 
 

@@ -73,6 +73,15 @@ class AuditTag(StrEnum):
     CLIENT_REGISTRATION_REQUESTED = "identity:client-registration:request"
     CLIENT_REGISTRATION_GRANTED = "identity:client-registration:grant"
     CLIENT_REGISTRATION_REMOVED = "identity:client-registration:remove"
+    # nRF Cloud claimed devices and tags
+    NRF_DEVICE_CLAIMED = "claiming:device:claim"
+    NRF_DEVICE_UNCLAIMED = "claiming:device:unclaim"
+    NRF_DEVICE_BLOCKED = "claiming:device:block"
+    NRF_DEVICE_UNBLOCKED = "claiming:device:unblock"
+    NRF_DEVICE_TAGS_SET = "claiming:device:set-tags"
+    NRF_TAG_CREATED = "claiming:tag:create"
+    NRF_TAG_UPDATED = "claiming:tag:update"
+    NRF_TAG_DELETED = "claiming:tag:delete"
     # nRF Cloud claim tokens (identity key registry, verification mode, challenges)
     NRF_IDENTITY_KEYS_IMPORTED = "claiming:identity-key:import"
     NRF_IDENTITY_KEY_DELETED = "claiming:identity-key:delete"

@@ -14,6 +14,7 @@ class JobKind(StrEnum):
     DEVICE_IMPORT = "device-import"  # a manifest; `cursor` = rows applied
     # argon2id over pending keyed digests; `cursor` = the last user id done
     PASSWORD_WRAP = "password-wrap"  # noqa: S105 - a job kind, not a secret
+    NRF_BULK_CLAIM = "nrf-bulk-claim"  # nRF Cloud claim tokens; `cursor` = rows done
 
 
 class JobStatus(StrEnum):

@@ -19,9 +19,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from admittance.audit import AuditEvent, AuditTag
+from admittance.claiming.service import ClaimingService
 from admittance.devices.bulk.engine import BulkImporter, RowOutcome
 from admittance.devices.bulk.rows import RowStatus
 from admittance.jobs.model import Job, JobKind, JobRow, JobStatus, Progress
+from admittance.jobs.nrf_bulk import run_bulk_claim
 from admittance.jobs.service import JobService, principal_from
 from admittance.jobs.store import JobsStorage
 from admittance.kernel.clock import Clock
@@ -66,6 +68,7 @@ class JobRunner:
         self._wakeup: asyncio.Event | None = None
         # One thread: wrapping passwords in argon2id never takes more than one core from the server.
         self._hash_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="password-wrap")
+        self.claiming: ClaimingService | None = None  # set by the composition root (nRF bulk claims)
 
     def close(self) -> None:
         self._hash_pool.shutdown(wait=False, cancel_futures=True)
@@ -107,9 +110,14 @@ class JobRunner:
             await self._finish(job, JobStatus.FAILED, f"The job was interrupted {job.attempts - 1} times; giving up")
             return job
         log.info("job %s (%s) claimed by %s at cursor %d", job.id, job.kind.value, self.worker_id, job.cursor)
+        error: str | None = None
         try:
             if job.kind is JobKind.DEVICE_IMPORT:
                 await self._import(job)
+            elif job.kind is JobKind.NRF_BULK_CLAIM:
+                if self.claiming is None:
+                    raise RuntimeError("no claiming service")
+                error = await run_bulk_claim(job, self._storage, self.claiming, self._advance)
             else:
                 await self._wrap_passwords(job)
         except LeaseLost:
@@ -126,7 +134,7 @@ class JobRunner:
             log.exception("job %s failed", job.id)
             await self._finish(job, JobStatus.FAILED, f"The job stopped on an unexpected error ({type(exc).__name__})")
             return job
-        await self._finish(job, JobStatus.SUCCEEDED, None)
+        await self._finish(job, JobStatus.FAILED if error else JobStatus.SUCCEEDED, error)
         if job.kind is JobKind.PASSWORD_WRAP:
             # A password stored behind the cursor while this job ran (a device it had passed, uploaded
             # again) was not seen by it, and no job was queued for it while this one was unfinished.

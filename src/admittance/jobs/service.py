@@ -105,6 +105,10 @@ class JobService:
         await self._insert(job, None, actor)
         return job
 
+    async def insert(self, job: Job, content: bytes | None, actor: str) -> None:
+        """Queue a job built elsewhere (jobs/nrf_bulk.py), audited as every submission."""
+        await self._insert(job, content, actor)
+
     async def _insert(self, job: Job, content: bytes | None, actor: str) -> None:
         async with self._storage.transaction() as tx:
             await tx.jobs.insert(job, content)

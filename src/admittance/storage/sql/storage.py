@@ -15,6 +15,7 @@ from admittance.storage.sql import inventory, issuance, rows
 from admittance.storage.sql.audit import SqlAuditStore
 from admittance.storage.sql.bulk import SqlBulkStore
 from admittance.storage.sql.certificates import SqlCertificateStore
+from admittance.storage.sql.claiming import SqlClaimedDeviceStore
 from admittance.storage.sql.claiming_tokens import SqlClaimTokenStore
 from admittance.storage.sql.client_registry import SqlClientRegistryStore
 from admittance.storage.sql.directory import SqlDirectoryStore
@@ -43,6 +44,7 @@ class SqlUnitOfWork:
         self.client_registry = SqlClientRegistryStore(executor)
         self.enrollment = SqlEnrollmentStore(executor, clock)
         self.claim_tokens = SqlClaimTokenStore(executor)
+        self.claimed_devices = SqlClaimedDeviceStore(executor)
         self.executor = executor
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from admittance.http.basic_auth import BasicAuthenticator
-from admittance.http.compat.nrfcloud import claiming_routes
+from admittance.http.compat.nrfcloud import bulk_routes, claiming_routes
 from admittance.http.compat.nrfcloud.errors import render
 from admittance.http.compat.nrfcloud.guard import Guard
 from admittance.http.state import AppState
@@ -17,6 +17,7 @@ def routes(state: AppState, auth: BasicAuthenticator) -> list[BaseRoute]:
     guard = Guard(auth)
     # Other route modules add one line each here.
     return [
+        *bulk_routes.routes(state, guard),
         *claiming_routes.routes(state, guard),
     ]
 

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from admittance.http.errors import Problem, retry_after
-from admittance.kernel.errors import Unauthenticated
+from admittance.kernel.errors import InvalidInput, Unauthenticated
 
 UNAUTHORIZED_MESSAGE = "Unauthorized"
 
@@ -22,6 +22,9 @@ def error_code(problem: Problem) -> int:
 
 
 def render(request: Request, problem: Problem) -> Response:
+    if problem.status == 422 and isinstance(problem.error, InvalidInput):
+        # nRF Cloud answers invalid input with 400 (a broken state stays 422).
+        problem = Problem(400, problem.error, problem.message, problem.request_id)
     # Every authentication failure reads the same, whatever its cause.
     message = UNAUTHORIZED_MESSAGE if isinstance(problem.error, Unauthenticated) else problem.message
     body: dict[str, object] = {"message": message, "code": error_code(problem)}
