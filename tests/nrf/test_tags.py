@@ -63,3 +63,15 @@ async def test_provisioning_tags(services: Services, client: httpx.AsyncClient) 
     # Kinds are separate: the claimed-device tags do not list it.
     assert (await client.get("/v1/claimed-devices/tags", headers=admin)).json()["items"] == []
     assert_nrf_error(await client.post("/v1/provisioning/tags", headers=editor, json={"tag": "x"}), 403)
+
+
+async def test_provisioning_tag_changes_leave_devices_alone(services: Services, client: httpx.AsyncClient) -> None:
+    admin = await api_key(services, client, "admin")
+    created = (await client.post("/v1/provisioning/tags", headers=admin, json={"tag": "grp"})).json()
+    device, token = await new_token(services)
+    await client.post("/v1/claimed-devices", headers=admin, json={"claimToken": token, "tags": ["grp"]})
+    renamed = await client.put(f"/v1/provisioning/tags/{created['id']}", headers=admin, json={"description": "d"})
+    assert renamed.json()["description"] == "d"
+    assert (await client.delete(f"/v1/provisioning/tags/{created['id']}", headers=admin)).status_code == 204
+    assert (await client.get(f"/v1/claimed-devices/{device}", headers=admin)).json()["tags"] == ["grp"]
+    assert (await client.get("/v1/provisioning/tags", headers=admin)).json()["items"] == []

@@ -288,7 +288,7 @@ class ClaimingService:
             name = validate_tag(body["tag"]).strip() if "tag" in body else found.tag
             text = _description(body["description"]) if "description" in body else found.description
             updated = replace(found, tag=name, description=text)
-            if not await tx.claimed_devices.update_tag(updated, found.tag):
+            if not await tx.claimed_devices.update_tag(updated, found.tag, on_devices=kind is TagKind.CLAIMED):
                 raise Conflict(f"The tag {name} exists already", entity="tag")
             await self._record(tx, AuditTag.NRF_TAG_UPDATED, principal, tag_id, name=name, kind=kind.value)
             return updated
@@ -296,7 +296,7 @@ class ClaimingService:
     async def delete_tag(self, principal: Principal, kind: TagKind, tag_id: str) -> None:
         async with self._storage.transaction() as tx:
             found = await self._tag(tx, principal, kind, tag_id)
-            devices = await tx.claimed_devices.delete_tag(found)
+            devices = await tx.claimed_devices.delete_tag(found, on_devices=kind is TagKind.CLAIMED)
             await self._record(
                 tx, AuditTag.NRF_TAG_DELETED, principal, tag_id, name=found.tag, kind=kind.value, devices=len(devices)
             )

@@ -39,12 +39,12 @@ class ClaimedDeviceStore(Protocol):
 
     async def list_tags(self, tenant_id: str, kind: TagKind) -> list[Tag]: ...
 
-    async def update_tag(self, tag: Tag, old_name: str) -> bool:
-        """Renames on every device of the tenant too; False when the new name is taken."""
+    async def update_tag(self, tag: Tag, old_name: str, *, on_devices: bool) -> bool:
+        """False when the new name is taken; with on_devices, renames on every device of the tenant."""
         ...
 
-    async def delete_tag(self, tag: Tag) -> list[str]:
-        """Deletes the definition and removes the tag from every device; returns those devices."""
+    async def delete_tag(self, tag: Tag, *, on_devices: bool) -> list[str]:
+        """Deletes the definition; with on_devices, removes the tag from every device (returned)."""
         ...
 
 

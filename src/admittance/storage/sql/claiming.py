@@ -198,7 +198,7 @@ class SqlClaimedDeviceStore:
         )
         return [_tag(row) for row in found]
 
-    async def update_tag(self, tag: Tag, old_name: str) -> bool:
+    async def update_tag(self, tag: Tag, old_name: str, *, on_devices: bool) -> bool:
         if tag.tag != old_name:
             taken = await self._db.fetch_one(
                 "SELECT 1 AS present FROM nrf_tags WHERE tenant_id = :tenant AND kind = :kind AND tag = :tag",
@@ -210,7 +210,7 @@ class SqlClaimedDeviceStore:
             "UPDATE nrf_tags SET tag = :tag, description = :description WHERE id = :id AND tenant_id = :tenant",
             {"tag": tag.tag, "description": tag.description, "id": tag.id, "tenant": tag.tenant_id},
         )
-        if tag.tag != old_name:
+        if on_devices and tag.tag != old_name:
             # Devices that carry both names keep one.
             await self._db.execute(
                 "DELETE FROM claimed_device_tags WHERE tag = :old AND device_id IN (SELECT device_id FROM "
@@ -225,7 +225,10 @@ class SqlClaimedDeviceStore:
             )
         return True
 
-    async def delete_tag(self, tag: Tag) -> list[str]:
+    async def delete_tag(self, tag: Tag, *, on_devices: bool) -> list[str]:
+        await self._db.execute("DELETE FROM nrf_tags WHERE id = :id", {"id": tag.id})
+        if not on_devices:
+            return []
         params = {"tag": tag.tag, "tenant": tag.tenant_id}
         devices = [
             row["device_id"]
@@ -240,5 +243,4 @@ class SqlClaimedDeviceStore:
             "(SELECT id FROM claimed_devices WHERE tenant_id = :tenant)",
             params,
         )
-        await self._db.execute("DELETE FROM nrf_tags WHERE id = :id", {"id": tag.id})
         return devices
