@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from admittance.claiming.keys import IdentityKeyService
+from admittance.claiming.provisioning import ProvisioningService
 from admittance.claiming.service import ClaimingService
 from admittance.claiming.verification import ClaimVerifier
 from admittance.devices import InventoryService, RegistrationService
@@ -70,6 +71,7 @@ class Services:
     identity_keys: IdentityKeyService
     claiming: ClaimingService
     nrf_bulk: NrfBulkClaims
+    provisioning: ProvisioningService
 
     async def close(self) -> None:
         self.runner.close()
@@ -166,7 +168,10 @@ async def build_services(settings: Settings, *, clock: Clock | None = None) -> S
     except BaseException:
         await database.close()
         raise
-    claiming = ClaimingService(storage, claim_verifier, clock)
+    provisioning = ProvisioningService(
+        storage, certificates, clock, jwt_max_seconds=settings.nrf_device_jwt_max_seconds
+    )
+    claiming = ClaimingService(storage, claim_verifier, clock, provisioning)
     runner.claiming = claiming
     return Services(
         settings=settings,
@@ -219,6 +224,7 @@ async def build_services(settings: Settings, *, clock: Clock | None = None) -> S
         identity_keys=IdentityKeyService(storage, claim_verifier, clock),
         claiming=claiming,
         nrf_bulk=NrfBulkClaims(storage, jobs, clock),
+        provisioning=provisioning,
     )
 
 

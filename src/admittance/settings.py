@@ -66,6 +66,7 @@ class Settings:
     job_lease_seconds: float = 60.0  # a job whose worker stopped renewing this long is taken over
     job_max_attempts: int = 3  # a job that lost its worker this often is failed, not retried
     nrf_challenge_seconds: int = 600  # nRF claim token challenges (POST /admittance/v1/nrf/challenges) expire
+    nrf_device_jwt_max_seconds: int = 604800  # longest lifetime (exp - iat) of a device JWT (sdk-nrf allows 604800)
     broker_hook_secret: str = ""  # /api/broker/auth/*: required when set; empty: loopback callers only
     broker_hook_cache_seconds: int = 0  # cache-control max-age on allowed broker answers; 0: no caching
     # The client registry: new registration requests one address may make before it waits (60 s more
@@ -197,6 +198,8 @@ def validate(settings: Settings) -> None:
         raise SettingsError("job_lease_seconds and job_max_attempts must be at least 1")
     if settings.nrf_challenge_seconds < 1:
         raise SettingsError("nrf_challenge_seconds must be at least 1")
+    if not 1 <= settings.nrf_device_jwt_max_seconds <= 604800:
+        raise SettingsError("nrf_device_jwt_max_seconds must be between 1 and 604800")
     try:
         PasswordPolicy.from_rules(settings.password_policy)
     except ValueError as exc:

@@ -87,6 +87,16 @@ class AuditTag(StrEnum):
     NRF_IDENTITY_KEY_DELETED = "claiming:identity-key:delete"
     NRF_CLAIM_VERIFICATION_SET = "claiming:claim-verification:set"
     NRF_CHALLENGE_ISSUED = "claiming:challenge:issue"
+    # nRF Cloud provisioning (commands, rules, the device protocol)
+    PROVISIONING_COMMAND_CREATED = "claiming:provisioning-command:create"
+    PROVISIONING_COMMAND_CANCELLED = "claiming:provisioning-command:cancel"
+    PROVISIONING_COMMAND_DELIVERED = "claiming:provisioning-command:deliver"
+    PROVISIONING_COMMAND_ANSWERED = "claiming:provisioning-command:answer"
+    PROVISIONING_RULE_CREATED = "claiming:provisioning-rule:create"
+    PROVISIONING_RULE_UPDATED = "claiming:provisioning-rule:update"
+    PROVISIONING_RULE_ACTIVATED = "claiming:provisioning-rule:activate"
+    PROVISIONING_RULE_DELETED = "claiming:provisioning-rule:delete"
+    PROVISIONING_RULE_APPLIED = "claiming:provisioning-rule:apply"
 
 
 @dataclass(frozen=True, slots=True)

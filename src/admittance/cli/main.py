@@ -15,6 +15,7 @@ from admittance.cli.common import run_services, settings_from
 from admittance.cli.devices import devices, jobs, worker
 from admittance.cli.maintenance import backup, restore
 from admittance.cli.nrf import nrf
+from admittance.cli.simulate import simulate
 from admittance.cli.tls import TlsFiles, prepare_tls
 from admittance.identity import SecurityTokenPolicy
 from admittance.identity.service import FirstStart
@@ -239,3 +240,4 @@ main.add_command(worker)
 main.add_command(backup)
 main.add_command(restore)
 main.add_command(nrf)
+main.add_command(simulate)

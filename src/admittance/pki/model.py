@@ -19,6 +19,7 @@ class IssuedVia(StrEnum):
     EST = "est"
     RENEWAL = "renewal"
     API = "api"
+    NRF_PROVISIONING = "nrf-provisioning"  # a CSR a device answered a provisioning rule with
 
 
 class TrustPurpose(StrEnum):

@@ -23,6 +23,7 @@ from admittance.storage.sql.enrollment import SqlEnrollmentStore
 from admittance.storage.sql.identity import SqlTenantStore, SqlUserStore, auth_record
 from admittance.storage.sql.inventory import SqlInventoryStore
 from admittance.storage.sql.jobs import SqlJobStore
+from admittance.storage.sql.provisioning import SqlProvisioningStore
 from admittance.storage.sql.registrations import SqlRegistrationStore
 from admittance.storage.sql.sessions import SqlSessionStore
 
@@ -45,6 +46,7 @@ class SqlUnitOfWork:
         self.enrollment = SqlEnrollmentStore(executor, clock)
         self.claim_tokens = SqlClaimTokenStore(executor)
         self.claimed_devices = SqlClaimedDeviceStore(executor)
+        self.provisioning = SqlProvisioningStore(executor)
         self.executor = executor
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from admittance.http.basic_auth import BasicAuthenticator
-from admittance.http.compat.nrfcloud import bulk_routes, claiming_routes
+from admittance.http.compat.nrfcloud import bulk_routes, claiming_routes, device_routes, provisioning_routes
 from admittance.http.compat.nrfcloud.errors import render
 from admittance.http.compat.nrfcloud.guard import Guard
 from admittance.http.state import AppState
@@ -19,6 +19,8 @@ def routes(state: AppState, auth: BasicAuthenticator) -> list[BaseRoute]:
     return [
         *bulk_routes.routes(state, guard),
         *claiming_routes.routes(state, guard),
+        *provisioning_routes.routes(state, guard),
+        *device_routes.routes(state, guard),
     ]
 
 
