@@ -9,7 +9,7 @@ from admittance.bootstrap import Services
 from admittance.claiming.provisioning_model import MAX_COMMANDS_PER_DEVICE
 from tests.connectware.session_helpers import ADMIN
 from tests.nrf.provisioning_support import CSR_REQUEST, add_command, claimed, command
-from tests.nrf.support import nrf_owner
+from tests.nrf.support import mint, nrf_owner
 
 PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 RULE = {
@@ -220,6 +220,19 @@ async def test_rules_need_admin_and_commands_hide_restricted(client: httpx.Async
     from admittance.kernel.principal import Principal
 
     editor = Principal.of(0, "t1", "ed", [RoleName.NRF_EDITOR.value])
-    with pytest.raises(Exception, match="No claimed device"):
+    with pytest.raises(Exception, match="not found"):
         await services.provisioning.list_commands(editor, device_id)
     assert await services.provisioning.list_commands(nrf_owner(), device_id) == []
+
+
+async def test_unclaim_drops_commands_and_a_new_claim_gets_the_rules_again(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    await client.post("/v1/provisioning-rules", json={**RULE, "active": True}, headers=ADMIN)
+    key, device_id = await claimed(services, ["onboard"])
+    assert len((await client.get(f"/v1/claimed-devices/{device_id}/provisioning", headers=ADMIN)).json()["items"]) == 2
+    assert (await client.delete(f"/v1/claimed-devices/{device_id}", headers=ADMIN)).status_code == 204
+    assert (await client.get(f"/v1/claimed-devices/{device_id}/provisioning", headers=ADMIN)).status_code == 404
+    await services.claiming.claim(nrf_owner(), mint(key, device_id), ["onboard"])
+    items = (await client.get(f"/v1/claimed-devices/{device_id}/provisioning", headers=ADMIN)).json()["items"]
+    assert [item["status"] for item in items] == ["PENDING", "PENDING"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
@@ -26,6 +26,7 @@ from admittance.claiming.provisioning_model import (
     validate_description,
     validate_request,
 )
+from admittance.claiming.service import device_not_found, sees_restricted
 from admittance.kernel.clock import Clock
 from admittance.kernel.errors import AdmittanceError, Conflict, InvalidInput, NotFound, PermissionDenied
 from admittance.kernel.principal import Principal
@@ -36,19 +37,12 @@ log = logging.getLogger(__name__)
 
 MAX_FETCH_LIMIT = MAX_COMMANDS_PER_DEVICE
 DEFAULT_JWT_MAX_SECONDS = 604800
-DEVICE_NOT_FOUND = "No claimed device with this id"
 
 
 class ProvisioningStorage(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[ProvisioningTransaction]: ...
 
     def read(self) -> AbstractAsyncContextManager[ProvisioningTransaction]: ...
-
-
-def sees_restricted(principal: Principal) -> bool:
-    """Devices claimed by an nRF Cloud admin/owner are hidden from editors and viewers: only a
-    principal who may write the whole /v1 surface (admin, owner, tenant administrators) sees them."""
-    return principal.permits_request("DELETE", "/v1/provisioning-rules/any")
 
 
 def _actor(principal: Principal) -> str:
@@ -80,7 +74,7 @@ class ProvisioningService:
             or device.tenant_id != principal.tenant_id
             or (device.restricted and not sees_restricted(principal))
         ):
-            raise NotFound(DEVICE_NOT_FOUND, entity="claimed device")
+            raise device_not_found(device_id)
         return device
 
     async def _audit(
@@ -613,4 +607,4 @@ def _iso(moment: Any) -> str:
     return str(moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"))
 
 
-__all__ = ["Mapping", "ProvisioningService", "command_json", "rule_json", "sees_restricted"]
+__all__ = ["ProvisioningService", "command_json", "rule_json"]
