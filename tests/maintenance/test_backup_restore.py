@@ -17,6 +17,7 @@ from admittance.bootstrap import Services
 from admittance.kernel.clock import to_millis
 from admittance.storage.backup import FORMAT_VERSION, MANIFEST, tables
 from admittance.storage.maintenance import INTERRUPTED
+from admittance.storage.schema import tenants
 from tests.connectware.support import ADMIN, api, assert_error, create_user, person
 from tests.maintenance.support import (
     assert_same_but_audit_tail,
@@ -180,7 +181,7 @@ def _damaged(kind: str, source: Path, target: Path) -> Path:
         content = entries(source)
         lines = content["tables/tenants.jsonl"].splitlines(keepends=True)
         row = orjson.loads(lines[0])
-        row[-1] = "not a number"
+        row[[column.name for column in tenants.columns].index("created_at")] = "not a number"
         lines[0] = orjson.dumps(row) + b"\n"
         return rewritten(source, target, "tenants", b"".join(lines))
     raise AssertionError(kind)

@@ -16,7 +16,7 @@ from admittance.http.compat.connectware import (
     user_routes,
 )
 from admittance.http.compat.connectware.errors import render
-from admittance.http.compat.connectware.guard import Guard
+from admittance.http.guard import Guard
 from admittance.http.state import AppState
 
 PATH_PREFIXES = ("/api/",)

@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 from admittance.http.body import is_json_media_type, read_body
 from admittance.http.compat.connectware import representations as rep
-from admittance.http.compat.connectware.guard import Guard
+from admittance.http.guard import Guard
 from admittance.http.state import AppState
 from admittance.http.upload import read_upload
 from admittance.kernel.errors import MalformedInput, UnsupportedMediaType

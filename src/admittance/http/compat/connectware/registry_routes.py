@@ -19,8 +19,8 @@ from admittance.http.basic_auth import client_address
 from admittance.http.body import is_json_media_type, path_text, read_body, read_json_object
 from admittance.http.compat.connectware import representations as rep
 from admittance.http.compat.connectware.errors import render
-from admittance.http.compat.connectware.guard import Guard
 from admittance.http.errors import Problem
+from admittance.http.guard import Guard
 from admittance.http.state import AppState
 from admittance.identity.client_registry import (
     ClientRegistration,

@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute, Route
 
 from admittance.http.basic_auth import client_address
 from admittance.http.body import read_json_object
-from admittance.http.compat.connectware.guard import Guard
+from admittance.http.guard import Guard
 from admittance.http.state import AppState
 from admittance.identity import PresentedCredentials
 from admittance.identity.sessions import LoginResult, TokenInfo

@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from admittance.http.body import is_json_media_type, read_body, read_json_object
 from admittance.http.compat.connectware import representations as rep
-from admittance.http.compat.connectware.guard import Guard
+from admittance.http.guard import Guard
 from admittance.http.state import AppState
 from admittance.identity.directory import DirectoryService
 from admittance.identity.directory_model import (

@@ -7,7 +7,7 @@ from starlette.routing import BaseRoute
 from admittance.http.basic_auth import BasicAuthenticator
 from admittance.http.compat.nrfcloud import bulk_routes, claiming_routes, device_routes, provisioning_routes
 from admittance.http.compat.nrfcloud.errors import render
-from admittance.http.compat.nrfcloud.guard import Guard
+from admittance.http.guard import Guard
 from admittance.http.state import AppState
 
 PATH_PREFIXES = ("/v1/",)

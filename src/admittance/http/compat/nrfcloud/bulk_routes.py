@@ -11,7 +11,7 @@ from starlette.routing import BaseRoute, Route
 
 from admittance.http.body import path_text, read_body
 from admittance.http.compat.nrfcloud.claiming_routes import MAX_BODY, iso, json_response
-from admittance.http.compat.nrfcloud.guard import Guard
+from admittance.http.guard import Guard
 from admittance.http.state import AppState
 from admittance.jobs.model import Job
 from admittance.jobs.nrf_bulk import ACCESS_OPTION, ENDPOINT

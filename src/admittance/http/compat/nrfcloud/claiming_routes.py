@@ -18,7 +18,7 @@ from admittance.claiming.model import ClaimedDevice, DeviceFilter, DeviceStatus,
 from admittance.claiming.service import ClaimingService
 from admittance.claiming.token import DEVICE_TYPE_NAMES, device_type_label
 from admittance.http.body import path_text, read_body
-from admittance.http.compat.nrfcloud.guard import Guard
+from admittance.http.guard import Guard
 from admittance.http.state import AppState
 from admittance.kernel.errors import InvalidInput, MalformedInput
 

@@ -11,7 +11,7 @@ from starlette.routing import BaseRoute, Route
 from admittance.claiming.device_protocol import MAX_RESPONSE_BYTES
 from admittance.claiming.provisioning import ProvisioningService
 from admittance.http.body import read_body
-from admittance.http.compat.nrfcloud.guard import Guard
+from admittance.http.guard import Guard
 from admittance.http.state import AppState
 from admittance.kernel.errors import MalformedInput, Unauthenticated, UnsupportedMediaType
 

@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute, Route
 
 from admittance.claiming.provisioning import ProvisioningService, command_json, rule_json
 from admittance.http.body import path_text, read_json_object
-from admittance.http.compat.nrfcloud.guard import Guard
+from admittance.http.guard import Guard
 from admittance.http.state import AppState
 
 

@@ -1,4 +1,5 @@
-"""Who may call an /api endpoint: the one access policy, applied to the request's method and path."""
+"""Who may call an endpoint of the /api and /v1 surfaces: the one access policy (ADR 0007), applied
+to the request's method and path, after authentication by Basic, Bearer token or client certificate."""
 
 from __future__ import annotations
 
