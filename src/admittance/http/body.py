@@ -55,19 +55,33 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
+def require_json_media_type(request: Request) -> None:
     content_type = request.headers.get("content-type")
     if not is_json_media_type(content_type):
         raise UnsupportedMediaType(f"Unsupported media type {content_type}: send JSON (application/json)")
+
+
+def parse_json(raw: bytes) -> Any:
+    """Any JSON document; a body that does not parse is a MalformedInput naming why."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedInput(f"The request body is not valid JSON: {exc}") from exc
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    document = parse_json(raw)
+    if not isinstance(document, dict):
+        raise MalformedInput("The request body must be a JSON object")
+    return document
+
+
+async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
+    require_json_media_type(request)
     raw = await read_body(request, max_bytes)
     if not raw.strip():
         raise MalformedInput("The request body is empty; a JSON object was expected")
-    try:
-        document = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedInput(f"The request body is not valid JSON: {exc}") from exc
-    if not isinstance(document, dict):
-        raise MalformedInput("The request body must be a JSON object")
+    document = parse_json_object(raw)
     if _ESCAPED_NUL in raw and _contains_nul(document):
         raise InvalidInput("Text in the request body must not contain NUL characters")
     return document

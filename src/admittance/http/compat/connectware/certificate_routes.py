@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from admittance.http.body import is_json_media_type, path_text, read_body
+from admittance.http.body import is_json_media_type, parse_json, path_text, read_body
 from admittance.http.compat.connectware import representations as rep
 from admittance.http.guard import Guard
 from admittance.http.state import AppState
@@ -133,10 +132,7 @@ async def pem_body(request: Request, max_bytes: int) -> str:
             raise MalformedInput("PEM text must be ASCII") from None
     if not is_json_media_type(content_type):
         raise UnsupportedMediaType(f"Unsupported media type {content_type}: send a JSON string of PEM text")
-    try:
-        document = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedInput(f"The request body is not valid JSON: {exc}") from exc
+    document = parse_json(raw)
     if isinstance(document, dict) and isinstance(document.get("certificate"), str):
         document = document["certificate"]
     if not isinstance(document, str):

@@ -11,12 +11,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from admittance.http.body import is_json_media_type, read_body
+from admittance.http.body import is_json_media_type, parse_json_object, read_body
 from admittance.http.compat.connectware import representations as rep
 from admittance.http.guard import Guard
 from admittance.http.state import AppState
@@ -133,13 +132,7 @@ async def _backup_id(request: Request, state: AppState) -> str | None:
     raw = await read_body(request, state.services.settings.max_body_bytes)
     if not raw.strip():
         return None
-    try:
-        document = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedInput(f"The request body is not valid JSON: {exc}") from exc
-    if not isinstance(document, dict):
-        raise MalformedInput("The request body must be a JSON object")
-    value = document.get("id")
+    value = parse_json_object(raw).get("id")
     if value is None:
         return None
     if not isinstance(value, str) or not value:

@@ -10,13 +10,18 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from admittance.http.basic_auth import client_address
-from admittance.http.body import is_json_media_type, path_text, read_body, read_json_object
+from admittance.http.body import (
+    parse_json_object,
+    path_text,
+    read_body,
+    read_json_object,
+    require_json_media_type,
+)
 from admittance.http.compat.connectware import representations as rep
 from admittance.http.compat.connectware.errors import render
 from admittance.http.errors import Problem
@@ -30,7 +35,7 @@ from admittance.identity.client_registry import (
     RegisterResult,
     RegistrationRequest,
 )
-from admittance.kernel.errors import InvalidInput, MalformedInput, UnsupportedMediaType
+from admittance.kernel.errors import InvalidInput, MalformedInput
 
 LOCKED_MESSAGE = "The client registry is locked: an operator must open it (POST /api/client-registry/open)"
 
@@ -96,19 +101,11 @@ async def optional_json_object(request: Request, max_bytes: int) -> dict[str, An
     """A JSON object, or {} when there is no body at all."""
     if request.headers.get("content-length", "0") == "0" and "transfer-encoding" not in request.headers:
         return {}
-    content_type = request.headers.get("content-type")
-    if not is_json_media_type(content_type):
-        raise UnsupportedMediaType(f"Unsupported media type {content_type}: send JSON (application/json)")
+    require_json_media_type(request)
     raw = await read_body(request, max_bytes)
     if not raw.strip():
         return {}
-    try:
-        document = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedInput(f"The request body is not valid JSON: {exc}") from exc
-    if not isinstance(document, dict):
-        raise MalformedInput("The request body must be a JSON object")
-    return document
+    return parse_json_object(raw)
 
 
 def routes(state: AppState, guard: Guard) -> list[BaseRoute]:

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from admittance.http.body import is_json_media_type, read_body, read_json_object
+from admittance.http.body import parse_json, read_body, read_json_object, require_json_media_type
 from admittance.http.compat.connectware import representations as rep
 from admittance.http.guard import Guard
 from admittance.http.state import AppState
@@ -27,7 +26,7 @@ from admittance.identity.directory_model import (
     UserChanges,
     UserQuery,
 )
-from admittance.kernel.errors import InvalidInput, MalformedInput, UnsupportedMediaType
+from admittance.kernel.errors import InvalidInput, MalformedInput
 
 
 def new_user(body: dict[str, Any]) -> NewUser:
@@ -75,14 +74,9 @@ def user_changes(body: dict[str, Any]) -> UserChanges:
 
 
 async def read_json_array(request: Request, max_bytes: int) -> list[Any]:
-    content_type = request.headers.get("content-type")
-    if not is_json_media_type(content_type):
-        raise UnsupportedMediaType(f"Unsupported media type {content_type}: send JSON (application/json)")
+    require_json_media_type(request)
     raw = await read_body(request, max_bytes)
-    try:
-        document = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedInput(f"The request body is not valid JSON: {exc}") from exc
+    document = parse_json(raw)
     if not isinstance(document, list):
         raise MalformedInput("The request body must be a JSON array of users")
     if b"\\u0000" in raw:

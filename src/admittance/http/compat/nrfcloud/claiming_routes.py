@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 from admittance.claiming.model import ClaimedDevice, DeviceFilter, DeviceStatus, Tag, TagKind
 from admittance.claiming.service import ClaimingService
 from admittance.claiming.token import DEVICE_TYPE_NAMES, device_type_label
-from admittance.http.body import path_text, read_body
+from admittance.http.body import parse_json_object, path_text, read_body
 from admittance.http.guard import Guard
 from admittance.http.state import AppState
 from admittance.kernel.errors import InvalidInput, MalformedInput
@@ -54,21 +54,11 @@ def tag_json(tag: Tag) -> dict[str, Any]:
     return {"id": tag.id, "tag": tag.tag, "description": tag.description, "createdAt": iso(tag.created_at)}
 
 
-def parse_json(raw: bytes) -> dict[str, Any]:
-    try:
-        document = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedInput(f"The request body is not valid JSON: {exc}") from exc
-    if not isinstance(document, dict):
-        raise MalformedInput("The request body must be a JSON object")
-    return document
-
-
 async def json_body(request: Request) -> dict[str, Any]:
     raw = await read_body(request, MAX_BODY)
     if not raw.strip():
         raise MalformedInput("The request body is empty; a JSON object was expected")
-    return parse_json(raw)
+    return parse_json_object(raw)
 
 
 def is_json_body(request: Request, raw: bytes) -> bool:
@@ -148,7 +138,7 @@ def routes(state: AppState, guard: Guard) -> list[BaseRoute]:
         if not is_json_body(request, raw):
             result = await service().claim_csv(principal, raw)
             return json_response({"claimedIds": result.claimed_ids, "failed": result.failed})
-        body = parse_json(raw)
+        body = parse_json_object(raw)
         if request.query_params.get("dryrun", "").lower() == "true":
             await service().dry_run(principal, body.get("claimToken"))
             return Response(status_code=202)
