@@ -101,12 +101,12 @@ class Authenticator:
         self._check_rate((self._by_source, presented.source), (self._by_user, user_key))
         if record is None:
             await self._verifier.verify_dummy(presented.password)
-            return await self._fail(presented, user_key, started, "unknown user")
+            await self.reject(presented, started, "unknown user")
         ok = await self._verifier.verify(str(record.user_id), presented.password, record.password_hash)
         if not ok:
-            return await self._fail(presented, user_key, started, "wrong password")
+            await self.reject(presented, started, "wrong password")
         if not record.enabled:
-            return await self._fail(presented, user_key, started, "user disabled")
+            await self.reject(presented, started, "user disabled")
         self._by_user.reset(user_key)
         if record.mfa_enrolled and not second_factor_follows:
             # The password was right: not a guess, so not counted; but a password alone is not enough.
@@ -133,9 +133,9 @@ class Authenticator:
     async def reject(
         self, presented: PresentedCredentials, started: float, reason: str, error: AdmittanceError | None = None
     ) -> NoReturn:
-        """Credentials presented outside a login (the client registry's polls) that do not match: counted
-        against the account name and the address like a failed login, audited, delayed; then `error`
-        (default: the uniform Unauthenticated)."""
+        """Presented credentials that do not match (a login, or the client registry's polls): counted
+        against the account name and the address, audited, delayed; then `error` (default: the
+        uniform Unauthenticated)."""
         user_key = account_key(presented.tenant_id, presented.username)
         self._by_source.record_failure(presented.source)
         self._by_user.record_failure(user_key)
@@ -184,15 +184,6 @@ class Authenticator:
             wait = limiter.retry_after(key)
             if wait > 0:
                 raise RateLimited("Too many failed authentication attempts, try again later", retry_after_seconds=wait)
-
-    async def _fail(self, presented: PresentedCredentials, user_key: str, started: float, reason: str) -> Principal:
-        self._by_source.record_failure(presented.source)
-        self._by_user.record_failure(user_key)
-        log.warning("authentication failed for %s from %s: %s", user_key, presented.source, reason)
-        if self._record_failure is not None:
-            await self._record_failure(presented.tenant_id, presented.username, presented.source, reason)
-        await self.delay_since(started)
-        raise Unauthenticated(reason=reason)
 
     async def delay_since(self, started: float) -> None:
         remaining = self._policy.failure_delay_seconds - (self._clock.monotonic() - started)
