@@ -348,10 +348,9 @@ class CertificateService:
         issued_via: str,
         actor: str | None = None,
     ) -> IssuedCertificate:
-        check_csr(csr, common_name)
         async with self._storage.transaction() as tx:
-            return await self._issue(
-                tx, csr, tenant_id, owner, common_name, issued_via, actor, AuditTag.CERTIFICATE_ISSUED, {}
+            return await self.issue_in(
+                tx, csr, tenant_id=tenant_id, owner=owner, common_name=common_name, issued_via=issued_via, actor=actor
             )
 
     async def _issue(
