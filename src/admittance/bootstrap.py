@@ -72,6 +72,7 @@ class Services:
     claiming: ClaimingService
     nrf_bulk: NrfBulkClaims
     provisioning: ProvisioningService
+    pepper: Pepper  # the server key's keyed hashes, for edges that sign their own values (console cookies)
 
     async def close(self) -> None:
         self.runner.close()
@@ -225,6 +226,7 @@ async def build_services(settings: Settings, *, clock: Clock | None = None) -> S
         claiming=claiming,
         nrf_bulk=NrfBulkClaims(storage, jobs, clock),
         provisioning=provisioning,
+        pepper=pepper,
     )
 
 

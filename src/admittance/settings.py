@@ -95,6 +95,11 @@ class Settings:
     tls_server_names: str = "localhost,127.0.0.1"  # DNS names / addresses of the issued server certificate
     trusted_proxies: str = ""  # addresses/CIDRs whose client_cert_header is believed; empty: nobody's
     client_cert_header: str = "x-client-cert"  # verified client certificate from a trusted proxy (URL-encoded PEM)
+    # The admin console (/console): a session ends after this many idle minutes (and at the latest
+    # after token_expire_hours); its cookies are Secure unless console_insecure_cookies is set
+    # (only for a plain-HTTP server reached by another name than localhost, e.g. on a lab network).
+    console_idle_minutes: float = 30.0
+    console_insecure_cookies: bool = False
 
     @property
     def database(self) -> DatabaseLocation:
@@ -212,6 +217,8 @@ def validate(settings: Settings) -> None:
     validate_pki(settings)
     if settings.token_expire_hours <= 0 or settings.token_max_hours < settings.token_expire_hours:
         raise SettingsError("token_expire_hours must be positive and token_max_hours at least as large")
+    if settings.console_idle_minutes <= 0:
+        raise SettingsError("console_idle_minutes must be positive")
     limits = (settings.auth_failures_per_user, settings.auth_failures_per_source)
     if min(*limits, settings.mfa_max_invalid_otps_per_user) < 1:
         raise SettingsError(

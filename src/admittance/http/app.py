@@ -11,13 +11,13 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from admittance import __version__
 from admittance.bootstrap import Services, build_services
-from admittance.http import errors, native
+from admittance.http import console, errors, native
 from admittance.http.basic_auth import BasicAuthenticator
 from admittance.http.compat import connectware, cumulocity, nrfcloud
 from admittance.http.compat.cumulocity import est_routes
@@ -66,6 +66,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastLane
             *((prefix, cumulocity.render) for prefix in cumulocity.PATH_PREFIXES),
             *((prefix, connectware.render) for prefix in connectware.PATH_PREFIXES),
             *((prefix, nrfcloud.render) for prefix in nrfcloud.PATH_PREFIXES),
+            (console.PREFIX, console.render_problem),
         ],
         errors.problem_json,
     )
@@ -91,7 +92,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastLane
         await state.services.database.fetch_one("SELECT 1 AS ok")
         return JSONResponse({"status": "UP", "version": __version__})
 
-    async def index(_request: Request) -> Response:
+    async def index(request: Request) -> Response:
+        if "text/html" in request.headers.get("accept", ""):
+            return RedirectResponse(console.PREFIX + "/", status_code=303)  # a browser: the console
         return JSONResponse(
             {
                 "name": "Admittance",
@@ -101,6 +104,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastLane
                     "connectware": "/api/session",
                     "admittance": native.PREFIX + "/jobs",
                 },
+                "console": console.PREFIX + "/",
             }
         )
 
@@ -112,6 +116,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastLane
             *native.routes(state, auth),
             *connectware.routes(state, auth),
             *nrfcloud.routes(state, auth),
+            *console.routes(state, auth),
         ],
         exception_handlers={
             AdmittanceError: rendering.domain_error,

@@ -85,6 +85,17 @@ class MfaService:
             await tx.audit.record(self._event(AuditTag.MFA_ENROLLMENT_STARTED, caller))
         return totp.provisioning_uri(secret, caller.username, self._sessions.policy.mfa_issuer)
 
+    async def pending_enrollment(self, caller: Principal) -> str:
+        """The otpauth:// URI of the enrollment in progress, starting one when there is none: a page
+        that shows the QR code again (reload, back button) must not replace the secret just scanned."""
+        async with self._storage.read() as tx:
+            state = await tx.sessions.mfa_state(caller.user_id)
+        if state is not None and state.secret is None and state.pending_secret is not None:
+            secret = self._open(caller.user_id, state.pending_secret)
+            if secret:
+                return totp.provisioning_uri(secret, caller.username, self._sessions.policy.mfa_issuer)
+        return await self.enable(caller)
+
     async def validate(self, caller: Principal, otp: str, source: str) -> list[str]:
         """Finish enrollment with a first code of the pending secret: the backup codes, shown once."""
         started = self._authenticator.started()
