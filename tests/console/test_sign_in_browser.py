@@ -28,4 +28,6 @@ def test_the_admin_signs_in_and_sees_the_dashboard(admin_page: Page) -> None:
     expect(admin_page.get_by_role("heading", name="Dashboard")).to_be_visible()
     cookies = {c["name"]: c for c in admin_page.context.cookies()}
     session = cookies["__Host-admittance-session"]
-    assert session["httpOnly"] and session["secure"] and session["sameSite"] == "Strict"
+    assert session["httpOnly"]
+    assert session["secure"]
+    assert session["sameSite"] == "Strict"

@@ -30,7 +30,8 @@ _UNLABELLED = """
   const visible = (el) => !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length);
   for (const el of document.querySelectorAll('input, select, textarea')) {
     if (el.type === 'hidden' || !visible(el) && el.type !== 'file') continue;
-    const named = (el.labels && el.labels.length > 0) || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby');
+    const named = (el.labels && el.labels.length > 0)
+      || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby');
     if (!named) bad.push(el.outerHTML.slice(0, 120));
   }
   for (const el of document.querySelectorAll('button, a[href]')) {
