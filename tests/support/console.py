@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+import time
 from typing import Any
 
 import httpx
@@ -27,10 +28,9 @@ def manual_key_of(page: str) -> str:
     return found.group(1).replace(" ", "")
 
 
-def current_code(secret: str) -> str:
-    import time
-
-    return totp.code_at(secret, time.time())
+def current_code(secret: str, ahead: int = 0) -> str:
+    """The TOTP code of now, or of `ahead` time steps later (the server accepts one step either side)."""
+    return totp.code_at(secret, time.time() + ahead * totp.PERIOD_SECONDS)
 
 
 class ConsoleClient:

@@ -61,8 +61,11 @@ def serve(
             database_url=serve_database_url or settings.database_url,
         )
     created, tls = run_services(settings, _starting)
-    base = settings.public_url or f"{'https' if tls else 'http'}://{settings.host}:{settings.port}"
+    # A wildcard bind address is not something a browser can open: show localhost instead.
+    host = "localhost" if settings.host in {"0.0.0.0", "::", ""} else settings.host  # noqa: S104 - compared, not bound
+    base = (settings.public_url or f"{'https' if tls else 'http'}://{host}:{settings.port}").rstrip("/")
     click.echo(f"Admittance is starting at {base}")
+    click.echo(f"  the admin console: {base}/  (a browser is led to {base}/console/)")
     if created is not None:
         click.echo(
             "First start: created the tenants 'management' and "

@@ -12,7 +12,7 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -180,7 +180,11 @@ class Page:
     principal: Principal
     session_id: str
     form: FormData | None
-    _extra_cookies: list[Callable[[Response], None]] = field(default_factory=list)
+    ended: bool = False  # the handler ended the session (sign-out): the cookie is not renewed
+
+    def end_session(self, response: Response) -> None:
+        self.console.cookies.clear_session(response)
+        self.ended = True
 
     @property
     def services(self) -> Services:
@@ -297,7 +301,7 @@ def page(
             finally:
                 if form is not None:
                     await form.close()
-            if not background:
+            if not background and not current.ended:
                 lifetime = max(1, int((session.expires_at.timestamp()) - now))
                 cookies.set_session(response, cookie.token, now, lifetime)
             return harden(response)

@@ -140,7 +140,7 @@ def routes(console: Console) -> list[BaseRoute]:
     async def sign_out(current: Page) -> Response:
         await current.services.sessions.revoke_tokens(current.principal, current.principal.user_id, current.session_id)
         response = current.redirect(SIGN_IN, ("info", "You are signed out."))
-        current.console.cookies.clear_session(response)
+        current.end_session(response)
         return response
 
     @page(console)
@@ -149,7 +149,7 @@ def routes(console: Console) -> list[BaseRoute]:
         response = current.redirect(
             SIGN_IN, ("info", f"You are signed out everywhere ({count} sessions and tokens ended).")
         )
-        current.console.cookies.clear_session(response)
+        current.end_session(response)
         return response
 
     @page(console, enrollment=True)
