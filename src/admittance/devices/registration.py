@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from admittance.audit import AuditEvent, AuditTag
@@ -20,10 +21,10 @@ from admittance.devices.model import (
     not_available_message,
     validate_device_id,
 )
-from admittance.devices.store import DevicesStorage, DevicesTransaction, IssueRequest
+from admittance.devices.store import DevicesStorage, DevicesTransaction, IssueRequest, QueueQuery
 from admittance.identity.authentication import Authenticator
 from admittance.identity.model import PresentedCredentials, SecurityTokenPolicy
-from admittance.kernel.clock import Clock
+from admittance.kernel.clock import Clock, to_millis
 from admittance.kernel.errors import Conflict, InvalidInput, InvalidState, NotFound, PermissionDenied
 from admittance.kernel.paging import Page, PageRequest
 from admittance.kernel.principal import Principal, Role
@@ -49,6 +50,22 @@ class AcceptAllResult:
     id: str
     successful: bool
     error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePage:
+    """A page of the registration queue (newest first) with the keyset cursors of its neighbours."""
+
+    items: list[RegistrationRequest]
+    next_after: tuple[int, str] | None  # pass as `after` for the next (older) page
+    prev_before: tuple[int, str] | None  # pass as `before` for the previous (newer) page
+
+
+@dataclass(frozen=True, slots=True)
+class DayActivity:
+    day: date  # UTC
+    registered: int  # requests created
+    accepted: int  # requests accepted (admissions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +134,70 @@ class RegistrationService:
         scope = None if principal.in_management_tenant else principal.tenant_id
         async with self._storage.read() as tx:
             return await tx.registrations.page(scope, status, page)
+
+    async def queue(
+        self,
+        principal: Principal,
+        *,
+        status: RegistrationStatus | None = None,
+        id_prefix: str | None = None,
+        after: tuple[int, str] | None = None,
+        before: tuple[int, str] | None = None,
+        size: int = 50,
+    ) -> QueuePage:
+        """The queue newest first, paged by keyset (the console): as fast on the last page of
+        100,000 requests as on the first."""
+        principal.require(Role.DEVICE_CONTROL_READ, Role.DEVICE_CONTROL_ADMIN)
+        scope = None if principal.in_management_tenant else principal.tenant_id
+        query = QueueQuery(scope, status, id_prefix or None, after, None if after else before, max(1, min(size, 500)))
+        async with self._storage.read() as tx:
+            items, more = await tx.registrations.queue(query)
+        backwards = query.before is not None
+        if backwards and not more:  # back at the newest: the first page, whole
+            return await self.queue(principal, status=status, id_prefix=id_prefix, size=size)
+        first, last = (_cursor(items[0]), _cursor(items[-1])) if items else (None, None)
+        has_newer = more if backwards else query.after is not None
+        has_older = True if backwards else more
+        return QueuePage(items, last if has_older and items else None, first if has_newer and items else None)
+
+    async def counts(self, principal: Principal) -> dict[RegistrationStatus, int]:
+        """How many requests are in each status (the dashboard)."""
+        principal.require(Role.DEVICE_CONTROL_READ, Role.DEVICE_CONTROL_ADMIN)
+        scope = None if principal.in_management_tenant else principal.tenant_id
+        async with self._storage.read() as tx:
+            return await tx.registrations.count_by_status(scope)
+
+    async def activity(self, principal: Principal, days: int = 14) -> list[DayActivity]:
+        """Requests created and accepted per UTC day over the last `days` days, today included,
+        from the audit trail (an admitted request is gone from the queue once it has credentials)."""
+        principal.require(Role.DEVICE_CONTROL_READ, Role.DEVICE_CONTROL_ADMIN)
+        scope = None if principal.in_management_tenant else principal.tenant_id
+        today = self._clock.now().astimezone(UTC).date()
+        first = today - timedelta(days=days - 1)
+        since = datetime(first.year, first.month, first.day, tzinfo=UTC)
+        created, accepted = AuditTag.REGISTRATION_CREATED.value, AuditTag.REGISTRATION_ACCEPTED.value
+        async with self._storage.read() as tx:
+            found = await tx.registrations.daily_counts(scope, (created, accepted), since)
+        per_day: dict[date, dict[str, int]] = {}
+        for row in found:
+            day = date(1970, 1, 1) + timedelta(days=row.day)
+            per_day.setdefault(day, {})[row.tag] = row.count
+        span = (first + timedelta(days=offset) for offset in range(days))
+        return [
+            DayActivity(day, per_day.get(day, {}).get(created, 0), per_day.get(day, {}).get(accepted, 0))
+            for day in span
+        ]
+
+    async def token_policy(self, principal: Principal, tenant_id: str | None = None) -> SecurityTokenPolicy:
+        """A tenant's security token policy (the console asks for the token on accept when the device
+        sent one and the policy does not ignore it); the principal's own tenant by default."""
+        principal.require(Role.DEVICE_CONTROL_READ, Role.DEVICE_CONTROL_ADMIN)
+        tenant_id = tenant_id or principal.tenant_id
+        if not principal.can_see_tenant(tenant_id):
+            raise NotFound(f"There is no tenant {tenant_id}", entity="tenant")
+        async with self._storage.read() as tx:
+            tenant = await tx.tenants.get(tenant_id)
+        return tenant.security_token_policy if tenant else SecurityTokenPolicy.OPTIONAL
 
     async def accept(
         self, principal: Principal, request_id: str, security_token: str | None = None
@@ -354,3 +435,7 @@ class RegistrationService:
             at=self._clock.now(),
             detail=dict(detail),
         )
+
+
+def _cursor(request: RegistrationRequest) -> tuple[int, str]:
+    return to_millis(request.created_at), request.id

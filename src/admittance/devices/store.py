@@ -16,6 +16,26 @@ from admittance.identity.store import TenantStore, UserStore
 from admittance.kernel.paging import Page, PageRequest
 
 
+@dataclass(frozen=True, slots=True)
+class QueueQuery:
+    """A page of the registration queue, newest first, by keyset: `after` the last row of the page
+    before (the next page) or `before` the first row of the page after (the previous page)."""
+
+    tenant_id: str | None  # None: every tenant (the management tenant)
+    status: RegistrationStatus | None = None
+    id_prefix: str | None = None  # case-insensitive
+    after: tuple[int, str] | None = None  # (created_at millis, id)
+    before: tuple[int, str] | None = None
+    limit: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class DailyCount:
+    day: int  # days since 1970-01-01 (UTC)
+    tag: str
+    count: int
+
+
 class RegistrationStore(Protocol):
     async def insert(self, request: RegistrationRequest) -> bool:
         """False when a request with that id exists already (settled by the primary key)."""
@@ -28,6 +48,16 @@ class RegistrationStore(Protocol):
     ) -> Page[RegistrationRequest]: ...
 
     async def list_by_status(self, tenant_id: str | None, status: RegistrationStatus) -> list[RegistrationRequest]: ...
+
+    async def queue(self, query: QueueQuery) -> tuple[list[RegistrationRequest], bool]:
+        """Up to `limit` requests newest first, and whether more follow in the paging direction."""
+        ...
+
+    async def count_by_status(self, tenant_id: str | None) -> dict[RegistrationStatus, int]: ...
+
+    async def daily_counts(self, tenant_id: str | None, tags: Sequence[str], since: datetime) -> list[DailyCount]:
+        """Audit events of these tags per UTC day since `since` (registrations, admissions over time)."""
+        ...
 
     async def update_state(
         self,

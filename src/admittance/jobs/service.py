@@ -133,6 +133,13 @@ class JobService:
         async with self._storage.read() as tx:
             return await tx.jobs.page(scope, page)
 
+    async def count_unfinished(self, principal: Principal) -> int:
+        """Jobs queued or running that the principal may see (the console's dashboard)."""
+        principal.require(Role.DEVICE_CONTROL_READ, Role.DEVICE_CONTROL_ADMIN)
+        scope = None if principal.in_management_tenant else principal.tenant_id
+        async with self._storage.read() as tx:
+            return await tx.jobs.count_unfinished(scope)
+
     async def rows(
         self, principal: Principal, job_id: str, status: RowStatus | None, page: PageRequest
     ) -> Page[JobRow]:

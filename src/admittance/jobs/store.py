@@ -52,6 +52,10 @@ class JobStore(Protocol):
 
     async def count_pending_password_hashes(self, tenant_id: str) -> int: ...
 
+    async def count_unfinished(self, tenant_id: str | None) -> int:
+        """Jobs queued or running (of one tenant, or of every tenant with None): the dashboard's count."""
+        ...
+
 
 class JobsTransaction(Protocol):
     @property

@@ -158,6 +158,9 @@ registration_requests = Table(
     Column("updated_at", BigInteger, nullable=False),
     Index("ix_registration_requests_tenant_created", "tenant_id", "created_at", "id"),
     Index("ix_registration_requests_status", "status", "tenant_id"),
+    # The console's queue pages newest first by keyset, across tenants and by status (migration 0006).
+    Index("ix_registration_requests_created", "created_at", "id"),
+    Index("ix_registration_requests_status_created", "status", "created_at", "id"),
 )
 
 managed_objects = Table(
@@ -258,6 +261,7 @@ audit_events = Table(
     Column("subject", String(2100), nullable=False),
     Column("detail", Text, nullable=False),
     Index("ix_audit_events_tenant_subject", "tenant_id", "subject", "at"),
+    Index("ix_audit_events_tag_at", "tag", "at"),  # the dashboard's registrations per day (migration 0006)
 )
 
 # Certificates the server trusts: its own device CA (the issuing one has a sealed key; `removable`

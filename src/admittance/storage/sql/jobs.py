@@ -223,6 +223,14 @@ class SqlJobStore:
         )
         return changed > 0
 
+    async def count_unfinished(self, tenant_id: str | None) -> int:
+        scope, params = (" AND tenant_id = :tenant", {"tenant": tenant_id}) if tenant_id else ("", {})
+        row = await self._db.fetch_one(
+            f"SELECT count(*) AS n FROM jobs WHERE status IN (:pending, :running){scope}",
+            {**params, "pending": _UNFINISHED[0], "running": _UNFINISHED[1]},
+        )
+        return int(row["n"]) if row else 0
+
     async def count_pending_password_hashes(self, tenant_id: str) -> int:
         row = await self._db.fetch_one(
             "SELECT count(*) AS n FROM users WHERE tenant_id = :tenant AND password_hash LIKE :pending",

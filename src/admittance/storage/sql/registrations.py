@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from admittance.devices.model import RegistrationRequest, RegistrationStatus
+from admittance.devices.store import DailyCount, QueueQuery
 from admittance.kernel.clock import to_millis
 from admittance.kernel.paging import Page, PageRequest
 from admittance.storage.database import Executor
@@ -78,6 +80,63 @@ class SqlRegistrationStore:
         )
         return [rows.registration(row) for row in found]
 
+    async def queue(self, query: QueueQuery) -> tuple[list[RegistrationRequest], bool]:
+        # Keyset paging on (created_at, id), newest first: every page is an index range (ix_registration_
+        # requests_created / _status_created / _tenant_created), however deep, with 100,000 requests.
+        where, params = _filter(query.tenant_id, query.status)
+        clauses: list[str] = [where[len(" WHERE ") :]] if where else []
+        values: dict[str, Any] = dict(params)
+        if query.id_prefix:
+            # lower() on both sides, as the inventory search: the database folds the case the same way
+            clauses.append("lower(id) LIKE lower(:prefix) ESCAPE '\\'")
+            values["prefix"] = _escape_like(query.id_prefix) + "%"
+        backwards = query.before is not None and query.after is None
+        cursor = query.before if backwards else query.after
+        if cursor is not None:
+            op = ">" if backwards else "<"
+            clauses.append(f"(created_at {op} :at OR (created_at = :at AND id {op} :cursor_id))")
+            values.update(at=cursor[0], cursor_id=cursor[1])
+        order = "created_at, id" if backwards else "created_at DESC, id DESC"
+        sql = (
+            f"SELECT {COLUMNS} FROM registration_requests"
+            + (" WHERE " + " AND ".join(clauses) if clauses else "")
+            + f" ORDER BY {order} LIMIT :limit"
+        )
+        found = await self._db.fetch_all(sql, {**values, "limit": query.limit + 1})
+        more = len(found) > query.limit
+        items = [rows.registration(row) for row in found[: query.limit]]
+        if backwards:
+            items.reverse()
+        return items, more
+
+    async def count_by_status(self, tenant_id: str | None) -> dict[RegistrationStatus, int]:
+        where, params = _filter(tenant_id, None)
+        found = await self._db.fetch_all(
+            f"SELECT status, count(*) AS n FROM registration_requests{where} GROUP BY status", params
+        )
+        counts = dict.fromkeys(RegistrationStatus, 0)
+        for row in found:
+            if row["status"] in RegistrationStatus.__members__:
+                counts[RegistrationStatus(row["status"])] = int(row["n"])
+        return counts
+
+    async def daily_counts(self, tenant_id: str | None, tags: Sequence[str], since: datetime) -> list[DailyCount]:
+        names = {f"tag{i}": tag for i, tag in enumerate(tags)}
+        if not names:
+            return []
+        params: dict[str, Any] = {**names, "since": to_millis(since)}
+        scope = ""
+        if tenant_id is not None:
+            scope = " AND tenant_id = :tenant"
+            params["tenant"] = tenant_id
+        found = await self._db.fetch_all(
+            "SELECT at / 86400000 AS day, tag, count(*) AS n FROM audit_events "
+            f"WHERE tag IN ({', '.join(':' + name for name in names)}) AND at >= :since{scope} "
+            "GROUP BY at / 86400000, tag ORDER BY day",
+            params,
+        )
+        return [DailyCount(int(row["day"]), str(row["tag"]), int(row["n"])) for row in found]
+
     async def update_state(
         self,
         request_id: str,
@@ -124,3 +183,7 @@ def _filter(tenant_id: str | None, status: RegistrationStatus | None) -> tuple[s
         clauses.append("status = :status")
         params["status"] = status.value
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
