@@ -183,7 +183,7 @@ async def build_services(settings: Settings, *, clock: Clock | None = None) -> S
         registrations=RegistrationService(
             storage, authenticator, pepper, clock, max_token_failures=settings.security_token_max_failures
         ),
-        inventory=InventoryService(storage, clock),
+        inventory=InventoryService(storage, clock, pepper),
         bulk=bulk,
         exporter=ManifestExporter(storage),
         jobs=jobs,

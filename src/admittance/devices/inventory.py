@@ -11,6 +11,7 @@ from admittance.devices.inventory_model import (
     ENTITY,
     MAX_EMBEDDED_REFERENCES,
     AssetReference,
+    DeviceCredentials,
     ExternalId,
     InventoryFilter,
     ManagedObject,
@@ -25,19 +26,22 @@ from admittance.devices.inventory_model import (
 )
 from admittance.devices.model import DEVICE_USERNAME_PREFIX
 from admittance.devices.store import DevicesStorage, DevicesTransaction
+from admittance.identity.model import UserKind
 from admittance.kernel.clock import Clock
 from admittance.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from admittance.kernel.paging import Page, PageRequest
 from admittance.kernel.principal import Principal, Role
+from admittance.kernel.secrets import Pepper, random_password
 
 _READERS = (Role.INVENTORY_READ, Role.INVENTORY_ADMIN, Role.DEVICE)
 _WRITERS = (Role.INVENTORY_ADMIN, Role.DEVICE)
 
 
 class InventoryService:
-    def __init__(self, storage: DevicesStorage, clock: Clock) -> None:
+    def __init__(self, storage: DevicesStorage, clock: Clock, pepper: Pepper) -> None:
         self._storage = storage
         self._clock = clock
+        self._pepper = pepper
 
     # --- managed objects -----------------------------------------------------------------------
 
@@ -198,6 +202,68 @@ class InventoryService:
             await self._record(
                 tx, AuditTag.EXTERNAL_ID_DELETED, principal, f"{id_type}/{value}", managedObject=target.id
             )
+
+    # --- a device's own user and its history ---------------------------------------------------
+
+    async def device_credentials(self, principal: Principal, mo_id: str) -> DeviceCredentials:
+        """The state of the device user that owns the object (for an inventory reader)."""
+        principal.require(Role.INVENTORY_READ, Role.INVENTORY_ADMIN)
+        async with self._storage.read() as tx:
+            found = await tx.inventory.get_managed_object(principal.tenant_id, parse_id(mo_id))
+            if found is None:
+                raise not_found(mo_id)
+            if not found.owner.startswith(DEVICE_USERNAME_PREFIX):
+                return DeviceCredentials(None)
+            user = await tx.users.get(principal.tenant_id, found.owner)
+        if user is None or user.kind is not UserKind.DEVICE:
+            return DeviceCredentials(found.owner)
+        return DeviceCredentials(found.owner, exists=True, enabled=user.enabled)
+
+    async def rotate_device_password(self, principal: Principal, mo_id: str) -> tuple[str, str]:
+        """Give the device user that owns the object a new random password, in one transaction with
+        its audit event: (username, password), the password shown once. The old password stops
+        working at once (the verified-credential cache is keyed by the stored hash, which changed).
+        Needs both an inventory admin and a user admin."""
+        principal.require(Role.INVENTORY_ADMIN)
+        principal.require(Role.USER_MANAGEMENT_ADMIN)
+        password = random_password(32)
+        password_hash = self._pepper.password_hash(password)
+        async with self._storage.transaction() as tx:
+            found = await tx.inventory.get_managed_object(principal.tenant_id, parse_id(mo_id))
+            if found is None:
+                raise not_found(mo_id)
+            username = found.owner
+            user = (
+                await tx.users.get(principal.tenant_id, username)
+                if username.startswith(DEVICE_USERNAME_PREFIX)
+                else None
+            )
+            if user is None or user.kind is not UserKind.DEVICE:
+                raise Conflict(
+                    f"The managed object {found.id} has no device user to give a new password.", entity="user"
+                )
+            if not await tx.users.set_password_hash(principal.tenant_id, username, password_hash):
+                raise NotFound(f"There is no user {principal.tenant_id}/{username}", entity="user")
+            await self._record(
+                tx, AuditTag.USER_PASSWORD_CHANGED, principal, username, managedObject=found.id, rotated=True
+            )
+        return username, password
+
+    async def history(self, principal: Principal, mo_id: str, limit: int = 50) -> list[AuditEvent]:
+        """The newest audit events about the object: its id, its external ids, its device user and
+        the device id that user is named after (registration, credentials, certificates)."""
+        principal.require(Role.INVENTORY_READ, Role.INVENTORY_ADMIN)
+        async with self._storage.read() as tx:
+            found = await tx.inventory.get_managed_object(principal.tenant_id, parse_id(mo_id))
+            if found is None:
+                raise not_found(mo_id)
+            subjects = [str(found.id)]
+            subjects += [
+                f"{e.type}/{e.value}" for e in await tx.inventory.external_ids_of(principal.tenant_id, found.id)
+            ]
+            if found.owner.startswith(DEVICE_USERNAME_PREFIX):
+                subjects += [found.owner, found.owner[len(DEVICE_USERNAME_PREFIX) :]]
+            return await tx.audit.recent_for_subjects(principal.tenant_id, subjects, limit)
 
     # --- shared steps --------------------------------------------------------------------------
 

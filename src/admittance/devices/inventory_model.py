@@ -68,6 +68,7 @@ class InventoryFilter:
     text: str | None = None  # case-insensitive substring of the name, the type or an external id value
     owner: str | None = None
     ids: tuple[int, ...] | None = None  # None: any id; (): matches nothing
+    parent: int | None = None  # only the child assets of this group (direct members)
 
     def __post_init__(self) -> None:
         for label, value in (
@@ -78,6 +79,15 @@ class InventoryFilter:
         ):
             if value is not None and (len(value) > MAX_NAME_CHARS or "\x00" in value):
                 raise InvalidInput(f"{label} must have at most {MAX_NAME_CHARS} characters and no NUL", field=label)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceCredentials:
+    """The state of a device's own user (the owner of its managed object, `device_<id>`)."""
+
+    username: str | None  # None: the object is not owned by a device user
+    exists: bool = False
+    enabled: bool = False
 
 
 def parse_id(mo_id: str) -> int:

@@ -416,6 +416,13 @@ class CertificateService:
         async with self._storage.read() as tx:
             return await tx.certificates.issued_page(tenant, owner, page)
 
+    async def grant_methods_of(self, principal: Principal, username: str) -> frozenset[str] | None:
+        """How a user of the caller's tenant may authenticate ("password", "certificate", "token");
+        None when there is no such user. For showing a device's credentials state."""
+        async with self._storage.read() as tx:
+            found = await tx.certificates.certificate_user(principal.tenant_id, username)
+        return None if found is None else found.grant_methods
+
     # --- certificate authentication and renewal -----------------------------------------------
 
     async def principal_for_certificate(self, der: bytes, source: str) -> Principal:

@@ -28,7 +28,8 @@ _TEXT = (
 
 
 def _filter(dialect: Dialect, tenant_id: str, filters: InventoryFilter) -> tuple[str, dict[str, Any]]:
-    clauses, params = ["m.tenant_id = :tenant"], {"tenant": tenant_id}
+    clauses: list[str] = ["m.tenant_id = :tenant"]
+    params: dict[str, Any] = {"tenant": tenant_id}
     if filters.type is not None:
         clauses.append("m.type = :type")
         params["type"] = filters.type
@@ -41,6 +42,12 @@ def _filter(dialect: Dialect, tenant_id: str, filters: InventoryFilter) -> tuple
     if filters.ids is not None:
         clauses.append(f"m.id {dialect.id_list('ids')}")
         params["ids"] = rows.dumps(list(filters.ids))
+    if filters.parent is not None:
+        clauses.append(
+            "EXISTS (SELECT 1 FROM child_assets c WHERE c.parent_id = :parent AND c.child_id = m.id "
+            "AND c.tenant_id = :tenant)"
+        )
+        params["parent"] = filters.parent
     if filters.text is not None:
         clauses.append(_TEXT)
         escaped = filters.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
