@@ -74,3 +74,17 @@ class Progress:
     updated: int = 0
     failed: int = 0
     rows: list[JobRow] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class StagedImport:
+    """A manifest uploaded for a preview (the console), kept until it is imported, discarded or
+    expires; only the user who uploaded it may see or import it."""
+
+    id: str
+    tenant_id: str
+    user_id: int
+    filename: str
+    size: int
+    created_at: datetime
+    expires_at: datetime

@@ -8,11 +8,13 @@ import csv
 import io
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 
 from admittance.audit import AuditEvent, AuditTag
 from admittance.devices.bulk.engine import BulkImporter, ImportReport
+from admittance.devices.bulk.preview import ManifestPreview, preview
 from admittance.devices.bulk.rows import REASON_COLUMN, RowStatus, neutralize_formula
-from admittance.jobs.model import Job, JobKind, JobRow, JobStatus
+from admittance.jobs.model import Job, JobKind, JobRow, JobStatus, StagedImport
 from admittance.jobs.store import JobsStorage
 from admittance.kernel.access import parse_permission
 from admittance.kernel.clock import Clock
@@ -21,6 +23,8 @@ from admittance.kernel.paging import Page, PageRequest
 from admittance.kernel.principal import Principal, Role
 
 ENTITY = "job"
+STAGED_ENTITY = "staged_import"
+STAGED_FOR = timedelta(hours=1)  # how long an uploaded file waits for its import after the preview
 
 
 def principal_options(principal: Principal) -> dict[str, object]:
@@ -57,10 +61,15 @@ class JobService:
 
     async def submit_import(self, principal: Principal, data: bytes) -> Job:
         """Check the whole file now (a broken file is refused at once), then queue it."""
+        job = await self._import_job(principal, data)
+        await self._insert(job, data, principal.username)
+        return job
+
+    async def _import_job(self, principal: Principal, data: bytes, filename: str | None = None) -> Job:
         self._importer.authorize(principal)
         columns, separator, rows = await asyncio.to_thread(self._importer.check_file, principal, data)
         now = self._clock.now()
-        job = Job(
+        return Job(
             id=str(uuid.uuid4()),
             tenant_id=principal.tenant_id,
             kind=JobKind.DEVICE_IMPORT,
@@ -73,10 +82,65 @@ class JobService:
                 "principal": principal_options(principal),
                 "columns": list(columns),
                 "separator": separator,
+                **({"filename": filename} if filename else {}),
             },
         )
-        await self._insert(job, data, principal.username)
+
+    # --- a manifest staged for a preview, then imported (the console) -----------------------------
+
+    async def stage_import(self, principal: Principal, data: bytes, filename: str) -> StagedImport:
+        """Keep an uploaded manifest in the database (any server process can then show its preview
+        and import it), bound to this user, for STAGED_FOR."""
+        self._importer.authorize(principal)
+        now = self._clock.now()
+        staged = StagedImport(
+            id=str(uuid.uuid4()),
+            tenant_id=principal.tenant_id,
+            user_id=principal.user_id,
+            filename=(filename or "upload.csv")[:255],
+            size=len(data),
+            created_at=now,
+            expires_at=now + STAGED_FOR,
+        )
+        async with self._storage.transaction() as tx:
+            await tx.jobs.stage(staged, data)
+        return staged
+
+    async def _staged(self, principal: Principal, staged_id: str) -> tuple[StagedImport, bytes]:
+        self._importer.authorize(principal)
+        async with self._storage.read() as tx:
+            found = await tx.jobs.staged(staged_id)
+        if found is None or not self._owns(principal, found[0]):
+            raise _staged_not_found()
+        return found
+
+    def _owns(self, principal: Principal, staged: StagedImport) -> bool:
+        return (
+            staged.tenant_id == principal.tenant_id
+            and staged.user_id == principal.user_id
+            and staged.expires_at > self._clock.now()
+        )
+
+    async def preview_staged(self, principal: Principal, staged_id: str) -> tuple[StagedImport, ManifestPreview]:
+        """What importing the staged file would do, found without writing anything."""
+        staged, data = await self._staged(principal, staged_id)
+        shown = await asyncio.to_thread(
+            preview, data, principal.tenant_id, may_choose_tenant=principal.in_management_tenant
+        )
+        return staged, shown
+
+    async def submit_staged(self, principal: Principal, staged_id: str) -> Job:
+        """Queue the staged file as an import job; the staged copy goes in the same transaction, so
+        a second submit (a double click, another tab) imports nothing twice."""
+        staged, data = await self._staged(principal, staged_id)
+        job = await self._import_job(principal, data, staged.filename)
+        await self._insert(job, data, principal.username, staged_id=staged_id)
         return job
+
+    async def discard_staged(self, principal: Principal, staged_id: str) -> None:
+        await self._staged(principal, staged_id)
+        async with self._storage.transaction() as tx:
+            await tx.jobs.drop_staged(staged_id)
 
     async def after_import(self, report: ImportReport, actor: str) -> None:
         """What every import does at its end: queue argon2id wrapping where it stored pending passwords."""
@@ -109,8 +173,11 @@ class JobService:
         """Queue a job built elsewhere (jobs/nrf_bulk.py), audited as every submission."""
         await self._insert(job, content, actor)
 
-    async def _insert(self, job: Job, content: bytes | None, actor: str) -> None:
+    async def _insert(self, job: Job, content: bytes | None, actor: str, *, staged_id: str | None = None) -> None:
+        """`staged_id`: the staged upload this job imports, taken in the same transaction."""
         async with self._storage.transaction() as tx:
+            if staged_id is not None and not await tx.jobs.drop_staged(staged_id):
+                raise _staged_not_found()
             await tx.jobs.insert(job, content)
             await tx.audit.record(
                 AuditEvent(
@@ -127,11 +194,11 @@ class JobService:
             raise NotFound(f"There is no job {job_id}", entity=ENTITY)
         return job
 
-    async def list_jobs(self, principal: Principal, page: PageRequest) -> Page[Job]:
+    async def list_jobs(self, principal: Principal, page: PageRequest, kind: JobKind | None = None) -> Page[Job]:
         principal.require(Role.DEVICE_CONTROL_READ, Role.DEVICE_CONTROL_ADMIN)
         scope = None if principal.in_management_tenant else principal.tenant_id
         async with self._storage.read() as tx:
-            return await tx.jobs.page(scope, page)
+            return await tx.jobs.page(scope, page, kind)
 
     async def count_unfinished(self, principal: Principal) -> int:
         """Jobs queued or running that the principal may see (the console's dashboard)."""
@@ -168,3 +235,10 @@ class JobService:
             shown = (neutralize_formula(cells[at]) for at in kept)
             writer.writerow([*shown, f"line {row.line}: {row.reason}"])
         return out.getvalue()
+
+
+def _staged_not_found() -> NotFound:
+    return NotFound(
+        "The uploaded file is no longer here: it was imported or discarded already, or it expired. Upload it again.",
+        entity=STAGED_ENTITY,
+    )

@@ -8,7 +8,7 @@ from typing import Protocol
 
 from admittance.audit import AuditStore
 from admittance.devices.bulk.store import BulkStore
-from admittance.jobs.model import Job, JobKind, JobRow, JobStatus, Progress
+from admittance.jobs.model import Job, JobKind, JobRow, JobStatus, Progress, StagedImport
 from admittance.kernel.paging import Page, PageRequest
 
 
@@ -17,7 +17,7 @@ class JobStore(Protocol):
 
     async def get(self, job_id: str) -> Job | None: ...
 
-    async def page(self, tenant_id: str | None, page: PageRequest) -> Page[Job]: ...
+    async def page(self, tenant_id: str | None, page: PageRequest, kind: JobKind | None = None) -> Page[Job]: ...
 
     async def exists_unfinished(self, tenant_id: str, kind: JobKind) -> bool: ...
 
@@ -54,6 +54,16 @@ class JobStore(Protocol):
 
     async def count_unfinished(self, tenant_id: str | None) -> int:
         """Jobs queued or running (of one tenant, or of every tenant with None): the dashboard's count."""
+        ...
+
+    async def stage(self, staged: StagedImport, content: bytes) -> None:
+        """Keep a manifest uploaded for a preview (and drop the expired ones)."""
+        ...
+
+    async def staged(self, staged_id: str) -> tuple[StagedImport, bytes] | None: ...
+
+    async def drop_staged(self, staged_id: str) -> bool:
+        """False when it was gone already (imported, discarded or expired)."""
         ...
 
 

@@ -226,6 +226,7 @@ jobs = Table(
     Column("finished_at", BigInteger, nullable=True),
     Index("ix_jobs_status_created", "status", "created_at"),
     Index("ix_jobs_tenant_created", "tenant_id", "created_at"),
+    Index("ix_jobs_kind_created", "kind", "created_at"),  # the console's list of imports
 )
 
 # A job's input (a manifest of up to tens of MB), apart from the job row so listing jobs stays light.
@@ -248,6 +249,23 @@ job_rows = Table(
     Column("reason", Text, nullable=True),
     Column("raw", Text, nullable=True),
     PrimaryKeyConstraint("job_id", "line"),
+)
+
+# A manifest uploaded in the console for a preview, until it is imported, discarded or expires:
+# kept in the database so that any server process can show the preview and commit it, bound to the
+# user who uploaded it. Short-lived (STAGED_FOR in jobs/service.py); expired ones go at the next upload.
+staged_imports = Table(
+    "staged_imports",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(63), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", AutoId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("filename", String(255), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Index("ix_staged_imports_expires", "expires_at"),
 )
 
 audit_events = Table(

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from admittance.devices.bulk.rows import RowStatus
-from admittance.jobs.model import Job, JobKind, JobRow, JobStatus, Progress
+from admittance.jobs.model import Job, JobKind, JobRow, JobStatus, Progress, StagedImport
 from admittance.kernel.clock import from_millis, to_millis
 from admittance.kernel.paging import Page, PageRequest
 from admittance.kernel.passwords import PENDING_SCHEME
@@ -83,8 +83,15 @@ class SqlJobStore:
         row = await self._db.fetch_one(f"SELECT {_COLUMNS} FROM jobs WHERE id = :id", {"id": job_id})
         return _job(row) if row else None
 
-    async def page(self, tenant_id: str | None, page: PageRequest) -> Page[Job]:
-        where, params = ("WHERE tenant_id = :tenant", {"tenant": tenant_id}) if tenant_id else ("", {})
+    async def page(self, tenant_id: str | None, page: PageRequest, kind: JobKind | None = None) -> Page[Job]:
+        conditions, params = [], {}
+        if tenant_id:
+            conditions.append("tenant_id = :tenant")
+            params["tenant"] = tenant_id
+        if kind is not None:
+            conditions.append("kind = :kind")
+            params["kind"] = kind.value
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
         return await fetch_page(
             self._db,
             f"SELECT {_COLUMNS} FROM jobs {where} ORDER BY created_at DESC, id",
@@ -237,3 +244,49 @@ class SqlJobStore:
             {"tenant": tenant_id, "pending": PENDING_SCHEME + "$%"},
         )
         return int(row["n"]) if row else 0
+
+    # --- manifests staged for a preview (the console) ---------------------------------------------
+
+    async def stage(self, staged: StagedImport, content: bytes) -> None:
+        """Keep an uploaded manifest; the expired ones of every user go at the same time."""
+        await self._db.execute(
+            "DELETE FROM staged_imports WHERE expires_at < :now", {"now": to_millis(staged.created_at)}
+        )
+        await self._db.execute(
+            "INSERT INTO staged_imports (id, tenant_id, user_id, filename, size, content, created_at, expires_at) "
+            "VALUES (:id, :tenant, :user, :filename, :size, :content, :created, :expires)",
+            {
+                "id": staged.id,
+                "tenant": staged.tenant_id,
+                "user": staged.user_id,
+                "filename": staged.filename,
+                "size": staged.size,
+                "content": content,
+                "created": to_millis(staged.created_at),
+                "expires": to_millis(staged.expires_at),
+            },
+        )
+
+    async def staged(self, staged_id: str) -> tuple[StagedImport, bytes] | None:
+        row = await self._db.fetch_one(
+            "SELECT id, tenant_id, user_id, filename, size, content, created_at, expires_at "
+            "FROM staged_imports WHERE id = :id",
+            {"id": staged_id},
+        )
+        if row is None:
+            return None
+        staged = StagedImport(
+            id=row["id"],
+            tenant_id=row["tenant_id"],
+            user_id=int(row["user_id"]),
+            filename=row["filename"],
+            size=int(row["size"]),
+            created_at=from_millis(row["created_at"]),
+            expires_at=from_millis(row["expires_at"]),
+        )
+        return staged, bytes(row["content"])
+
+    async def drop_staged(self, staged_id: str) -> bool:
+        """Remove a staged manifest; False when it was gone already (imported, discarded, expired)."""
+        changed = await self._db.execute("DELETE FROM staged_imports WHERE id = :id", {"id": staged_id})
+        return changed > 0
