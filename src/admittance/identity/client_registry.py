@@ -551,6 +551,15 @@ class ClientRegistryService:
         async with self._storage.read() as tx:
             return await tx.client_registry.entries(scope)
 
+    async def entry(self, principal: Principal, username: str, tenant_id: str | None = None) -> ClientRegistration:
+        """One request of the caller's tenant (any tenant's for the management tenant)."""
+        tenant = self._tenant(principal, tenant_id)
+        async with self._storage.read() as tx:
+            found = await tx.client_registry.get(tenant, username)
+        if found is None:
+            raise NotFound(f"There is no registration request for {username}", entity=ENTITY)
+        return found
+
     async def confirm(self, principal: Principal, confirmation: Confirmation) -> DirectoryUser:
         tenant_id = self._tenant(principal, confirmation.tenant_id)
         username = confirmation.username
