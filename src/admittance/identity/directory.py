@@ -132,7 +132,7 @@ class DirectoryService:
         offset = (query.page - 1) * query.rows_per_page
         async with self._storage.read() as tx:
             ids, total = await tx.directory.user_page(
-                scope, query.usernames, query.exclude_auto_generated, offset, query.rows_per_page
+                scope, query.usernames, query.exclude_auto_generated, offset, query.rows_per_page, query.search
             )
             users = await tx.directory.users(ids, self._clock.now()) if ids else []
         return Paged(users, total, query.page, query.rows_per_page)
@@ -166,6 +166,8 @@ class DirectoryService:
         enforce = current.enforce_mfa_enrollment
         if changes.enforce_mfa_enrollment is not UNSET:
             enforce = changes.enforce_mfa_enrollment
+        if changes.enabled is False and user_id == principal.user_id:
+            raise InvalidState("You cannot disable your own account", entity="user")
         actor = _actor(principal)
         now = self._clock.now()
         async with self._storage.transaction() as tx:
@@ -202,6 +204,9 @@ class DirectoryService:
                     personal = next((role for role in user.roles if role.personal_user_id == user.id), None)
                     if personal is not None:
                         await tx.directory.update_role(personal.id, personal_role_name(username), False)
+            if changes.enabled is not UNSET and changes.enabled is not user.enabled:
+                await tx.directory.set_enabled(user.id, changes.enabled)
+                changed.append("enabled")
             if password_hash is not None:
                 await tx.directory.set_password_hash(user.id, password_hash)
                 events.append(self._event(AuditTag.USER_PASSWORD_CHANGED, user, actor, username))

@@ -141,6 +141,7 @@ class DirectoryUser:
     roles: tuple[Role, ...] = ()
     certificates: tuple[Certificate, ...] = ()
     tokens: tuple[SessionToken, ...] = ()
+    enabled: bool = True  # a disabled user cannot sign in; its tokens stop working at once
 
     @property
     def listed_auto_generated(self) -> bool:
@@ -193,6 +194,7 @@ class UserChanges:
     permissions: tuple[Permission, ...] | Unset = UNSET
     disable_mfa: bool = False
     enforce_mfa_enrollment: bool | Unset = UNSET
+    enabled: bool | Unset = UNSET
 
     def __repr__(self) -> str:
         return "UserChanges(...)"
@@ -219,6 +221,7 @@ class UserQuery:
     exclude_auto_generated: bool = False
     page: int = 1
     rows_per_page: int = 50
+    search: str = ""  # part of the username, any case (the console's search box)
 
 
 @dataclass(frozen=True, slots=True)

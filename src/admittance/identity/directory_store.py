@@ -48,9 +48,11 @@ class DirectoryStore(Protocol):
         exclude_auto_generated: bool,
         offset: int,
         limit: int,
+        search: str = "",
     ) -> tuple[list[int], int]:
         """Ids of one page of users, ordered by username, and the total. `tenant_id` None: every
-        tenant; else that tenant and the management tenant's bootstrap identity."""
+        tenant; else that tenant and the management tenant's bootstrap identity. `search`: only
+        usernames containing it, in any case."""
         ...
 
     async def update_profile(
@@ -67,6 +69,8 @@ class DirectoryStore(Protocol):
         ...
 
     async def set_password_hash(self, user_id: int, password_hash: str) -> None: ...
+
+    async def set_enabled(self, user_id: int, enabled: bool) -> None: ...
 
     async def clear_mfa(self, user_id: int) -> None:
         """Forget the TOTP secrets, the last accepted step and the backup codes."""

@@ -34,7 +34,7 @@ from admittance.storage.sql import rows
 
 _USER_COLUMNS = (
     "u.id, u.tenant_id, u.username, u.kind, u.auto_generated, u.mqtt_publish_prefix, u.identity_provider, "
-    "u.grant_types, u.enforce_mfa_enrollment, u.mfa_secret IS NOT NULL AS mfa_enrolled"
+    "u.grant_types, u.enforce_mfa_enrollment, u.mfa_secret IS NOT NULL AS mfa_enrolled, u.enabled"
 )
 
 
@@ -180,6 +180,7 @@ class SqlDirectoryStore:
                 roles=tuple(roles_of.get(row["id"], ())),
                 certificates=tuple(certificates.get(row["id"], ())),
                 tokens=tuple(tokens.get(row["id"], ())),
+                enabled=bool(row["enabled"]),
             )
             for row in found
         }
@@ -192,6 +193,7 @@ class SqlDirectoryStore:
         exclude_auto_generated: bool,
         offset: int,
         limit: int,
+        search: str = "",
     ) -> tuple[list[int], int]:
         conditions: list[str] = []
         params: dict[str, Any] = {}
@@ -201,6 +203,10 @@ class SqlDirectoryStore:
         if usernames:
             conditions.append(f"u.username {_text_list(self._db, 'usernames')}")
             params["usernames"] = _json(usernames)
+        if search:
+            escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            conditions.append("lower(u.username) LIKE :search ESCAPE '\\'")
+            params["search"] = f"%{escaped}%"
         if exclude_auto_generated:
             conditions.append("u.auto_generated = :no AND u.kind = :human")
             params |= {"no": False, "human": UserKind.HUMAN.value}
@@ -246,6 +252,11 @@ class SqlDirectoryStore:
         await self._db.execute(
             "UPDATE users SET password_hash = :hash, password_changed_at = :now WHERE id = :id",
             {"hash": password_hash, "now": to_millis(self._clock.now()), "id": user_id},
+        )
+
+    async def set_enabled(self, user_id: int, enabled: bool) -> None:
+        await self._db.execute(
+            "UPDATE users SET enabled = :enabled WHERE id = :id", {"enabled": enabled, "id": user_id}
         )
 
     async def clear_mfa(self, user_id: int) -> None:
