@@ -12,6 +12,7 @@ from admittance.identity import UserKind
 from tests.console.conftest import ConsoleClient
 from tests.http.test_cumulocity_status_codes import basic, call
 from tests.pki.support import ec_key, make_csr
+from tests.support import secrets
 
 MO = "/inventory/managedObjects"
 DEVICE_PASSWORD = "device-Secret-789"
@@ -181,6 +182,7 @@ async def test_a_new_password_is_shown_once_and_the_old_one_stops_working_at_onc
     found = _NEW_PASSWORD.search(answer.text)
     assert found, answer.text
     new = found.group(1)
+    secrets.register(new)  # must never show in a log
     assert len(new) == 32
     assert await current_user(admin_console, "device_epsilon", DEVICE_PASSWORD) == 401
     assert await current_user(admin_console, "device_epsilon", new) == 200

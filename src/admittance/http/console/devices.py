@@ -226,7 +226,7 @@ def routes(console: Console) -> list[BaseRoute]:
             raise InvalidInput("The device id is the number shown in the device list.")
         current.require("POST", f"{API}/{group_id}/childAssets")
         await current.services.inventory.assign_child_asset(current.principal, group_id, member)
-        return current.redirect(f"{GROUPS}/{group_id}", f"Added {member} to this group.")
+        return current.redirect(f"{GROUPS}/{group_id}", f"Added the device {member} to this group.")
 
     @page(console)
     async def unassign(current: Page) -> Response:
