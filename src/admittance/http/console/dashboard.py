@@ -23,7 +23,7 @@ DAYS = 14
 REGISTRATIONS = PREFIX + "/registrations"
 
 # The chart's geometry (SVG user units; the CSS scales it to the card's width).
-WIDTH, HEIGHT = 720, 240
+WIDTH, HEIGHT = 1180, 260
 LEFT, RIGHT, TOP, BOTTOM = 40, 10, 12, 34
 
 
@@ -107,7 +107,7 @@ def chart(days: list[DayActivity]) -> Chart:
                     f"{when}: {value} {noun}",
                 )
             )
-        if index % 2 == 0 or len(days) <= 7:
+        if (len(days) - 1 - index) % 2 == 0 or len(days) <= 7:  # today always labelled
             labels.append(DayLabel(round(LEFT + index * slot + slot / 2, 2), when))
     ticks = [Tick(round(TOP + plot_h - plot_h * step / 4, 2), top * step // 4) for step in range(5)]
     return Chart(
