@@ -87,6 +87,10 @@ def test_the_admin_groups_a_device_and_gives_it_a_new_password(
         expect(page.get_by_text('"version": "1.4.2"')).to_be_visible()
         assert_accessible_basics(page)
         screenshot(page, "devices-detail", tmp_path)
+        page.set_viewport_size({"width": 390, "height": 844})  # a phone: minor columns hide, nothing overflows
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        screenshot(page, "devices-detail-phone", tmp_path)
+        page.set_viewport_size({"width": 1280, "height": 860})
 
         assert current_user(http, user, password) == 200
         page.once("dialog", lambda dialog: dialog.accept())
