@@ -7,15 +7,22 @@ import csv
 import io
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 
 from admittance.bootstrap import Services
+from admittance.devices.bulk.manifest import parse
+from admittance.devices.bulk.preview import preview
+from admittance.devices.bulk.rows import RowFailure, read_columns, read_rows
 from admittance.http.app import create_app
 from admittance.identity.directory_model import NewUser
 from admittance.identity.model import PresentedCredentials
-from admittance.jobs import JobKind, JobStatus
+from admittance.jobs import JobKind, JobService, JobStatus
+from admittance.jobs.service import STAGED_FOR
+from admittance.kernel.clock import FakeClock
+from admittance.kernel.errors import NotFound
 from admittance.kernel.paging import PageRequest
 from admittance.settings import Settings
 from tests.conftest import ADMIN_PASSWORD, with_settings
@@ -234,3 +241,46 @@ async def test_an_upload_without_the_csrf_token_is_refused(admin_console: Consol
     assert answer.status_code == 403
     listing = await admin_console.get("/console/imports")
     assert "No imports yet" in listing.text
+
+
+async def test_a_staged_upload_expires_and_the_next_upload_removes_the_expired_ones(services: Services) -> None:
+    clock = FakeClock(datetime.now(UTC))
+    jobs = JobService(services.storage, services.bulk, clock)
+    admin = await services.identity.authenticate(PresentedCredentials("t1", "admin", ADMIN_PASSWORD, "test"))
+    staged = await jobs.stage_import(admin, MANIFEST, "factory.csv")
+    _, shown = await jobs.preview_staged(admin, staged.id)
+    assert (shown.rows, shown.problem_count) == (6, 5)
+    clock.advance(STAGED_FOR.total_seconds() + 1)
+    with pytest.raises(NotFound, match="expired"):
+        await jobs.preview_staged(admin, staged.id)
+    with pytest.raises(NotFound):
+        await jobs.submit_staged(admin, staged.id)
+    async with services.storage.read() as tx:
+        assert await tx.jobs.staged(staged.id) is not None  # expired, not yet removed
+    await jobs.stage_import(admin, MANIFEST, "again.csv")
+    async with services.storage.read() as tx:
+        assert await tx.jobs.staged(staged.id) is None
+
+
+def test_the_preview_finds_the_same_failing_rows_as_the_import_checks() -> None:
+    data = (
+        "ID;CREDENTIALS;PATH;external-imei\n"
+        f"a;{PASSWORD};x;111\n"
+        f"b;{PASSWORD};x;111\n"  # the same external id as line 2
+        "c;;x;\n"
+        f"d;{PASSWORD};@cmd;\n"
+        f"e;{PASSWORD};x/y;\n"
+        f"a;{PASSWORD};x;\n"  # the same ID as line 2
+        "not;a;valid;row;at;all\n"
+    ).encode()
+    manifest = parse(data)
+    expected = [
+        (row.line, row.reason)
+        for row in read_rows(manifest, read_columns(manifest), "t1", may_choose_tenant=False)
+        if isinstance(row, RowFailure)
+    ]
+    shown = preview(data, "t1", may_choose_tenant=False)
+    assert [(problem.line, problem.reason) for problem in shown.problems] == expected
+    assert [line for line, _ in expected] == [2, 3, 4, 5, 7, 8]
+    assert shown.problem_count == 6
+    assert shown.importable == 1

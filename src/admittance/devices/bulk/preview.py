@@ -8,12 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from admittance.devices.bulk.manifest import parse
-from admittance.devices.bulk.rows import SECRET_COLUMNS, CheckedRows, RowFailure, read_columns
+from admittance.devices.bulk.rows import SECRET_COLUMNS, CheckedRows, read_columns
 from admittance.kernel.errors import InvalidInput
 
 FIRST_ROWS = 10
 MAX_PROBLEMS = 100
-_CHUNK = 500
 _ENCODINGS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 (with BOM)", "windows-1252": "ANSI (Windows-1252)"}
 HIDDEN = "••••••"  # what a secret cell shows
 
@@ -54,15 +53,9 @@ def preview(data: bytes, tenant_id: str, *, may_choose_tenant: bool, first: int 
         (row.line, tuple(HIDDEN if at in secrets and cell else cell for at, cell in enumerate(row.cells)))
         for row in manifest.rows[:first]
     )
-    checked = CheckedRows(manifest, columns, tenant_id, may_choose_tenant=may_choose_tenant)
-    problems: list[PreviewProblem] = []
-    count = 0
-    for begin in range(0, len(checked), _CHUNK):
-        for row in checked[begin : begin + _CHUNK]:
-            if isinstance(row, RowFailure):
-                count += 1
-                if len(problems) < MAX_PROBLEMS:
-                    problems.append(PreviewProblem(row.line, row.device_id, row.reason))
+    checked = CheckedRows(manifest, columns, tenant_id, may_choose_tenant=may_choose_tenant, record_failures=True)
+    failures = checked.failures()
+    problems = tuple(PreviewProblem(row.line, row.device_id, row.reason) for row in failures[:MAX_PROBLEMS])
     return ManifestPreview(
         refusal=None,
         columns=manifest.columns,
@@ -71,6 +64,6 @@ def preview(data: bytes, tenant_id: str, *, may_choose_tenant: bool, first: int 
         rows=len(manifest.rows),
         full=columns.full,
         first_rows=shown,
-        problems=tuple(problems),
-        problem_count=count,
+        problems=problems,
+        problem_count=len(failures),
     )

@@ -187,20 +187,46 @@ class CheckedRows:
     checks every row once and keeps only the keys duplicates are found by (duplicate IDs and extra
     external ids fail on every line they appear on); a slice checks its rows again."""
 
-    def __init__(self, manifest: Manifest, columns: Columns, caller_tenant: str, *, may_choose_tenant: bool) -> None:
+    def __init__(
+        self,
+        manifest: Manifest,
+        columns: Columns,
+        caller_tenant: str,
+        *,
+        may_choose_tenant: bool,
+        record_failures: bool = False,
+    ) -> None:
         self._manifest = manifest
         self._columns = columns
         self._tenant = caller_tenant
         self._may_choose_tenant = may_choose_tenant
         self._policy = PasswordPolicy()
         self._secrets = {columns.index[name] for name in SECRET_COLUMNS if name in columns.index}
+        # `record_failures` (a preview): the first pass keeps what it found, so failures() needs no second one.
+        self._failed: list[RowFailure] | None = [] if record_failures else None
         lines_by_key: dict[tuple[str, ...], list[int]] = defaultdict(list)
         for row in manifest.rows:
             checked = self._check(row)
             if isinstance(checked, DeviceRow):
                 for key in _keys(checked):
                     lines_by_key[key].append(checked.line)
+            elif self._failed is not None:
+                self._failed.append(RowFailure(checked.line, "", checked.reason, checked.device_id))
         self._duplicated = {key: lines for key, lines in lines_by_key.items() if len(lines) > 1}
+
+    def failures(self) -> list[RowFailure]:
+        """Every row that will fail, in file order, without its text (built with `record_failures`):
+        the first pass's findings and the duplicates; only the duplicated rows are checked again."""
+        if self._failed is None:
+            raise ValueError("failures() needs CheckedRows(..., record_failures=True)")
+        duplicated = {line for lines in self._duplicated.values() for line in lines}
+        found = list(self._failed)
+        for row in self._manifest.rows:
+            if row.line in duplicated:
+                checked = self._with_duplicates(self._check(row))
+                if isinstance(checked, RowFailure):
+                    found.append(RowFailure(checked.line, "", checked.reason, checked.device_id))
+        return sorted(found, key=lambda failure: failure.line)
 
     def __len__(self) -> int:
         return len(self._manifest.rows)
