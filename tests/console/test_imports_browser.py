@@ -73,3 +73,10 @@ def test_drop_a_file_preview_its_problems_import_it_and_download_the_failures(ad
     expect(page.get_by_role("link", name="factory.csv")).to_be_visible()
     assert_accessible_basics(page)
     screenshot(page, "imports", tmp_path)
+
+    # At phone width the page does not scroll sideways (wide tables scroll inside their wrapper).
+    page.get_by_role("link", name="factory.csv").click()
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(page.locator("#import-status")).to_contain_text("SUCCEEDED")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    screenshot(page, "imports-detail-phone", tmp_path)
