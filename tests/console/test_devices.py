@@ -5,8 +5,10 @@ changes (through the services, audited), and what a user without the roles can n
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from admittance.audit import AuditEvent, AuditTag
 from admittance.bootstrap import Services
 from admittance.identity import UserKind
 from tests.console.conftest import ConsoleClient
@@ -312,3 +314,31 @@ async def test_a_post_without_the_csrf_token_changes_nothing(admin_console: Cons
     answer = await admin_console.post(f"/console/devices/{mo['id']}/rotate-password", csrf="wrong")
     assert answer.status_code == 403
     assert await current_user(admin_console, "device_lambda", DEVICE_PASSWORD) == 200
+
+
+async def test_an_external_id_finds_a_renamed_device_and_a_delete_can_keep_its_user(
+    admin_console: ConsoleClient, services: Services
+) -> None:
+    mo = await device(admin_console, services, "serial-777")
+    assert (await call(admin_console.http, "PUT", f"{MO}/{mo['id']}", {"name": "Boiler"})).status_code == 200
+    found = await admin_console.get("/console/devices?q=SERIAL-77")
+    assert f'href="/console/devices/{mo["id"]}">Boiler<' in found.text
+    kept = await admin_console.post(f"/console/devices/{mo['id']}/delete")
+    assert kept.status_code == 303
+    assert "Deleted Boiler." in (await admin_console.get("/console/devices")).text
+    assert await current_user(admin_console, "device_serial-777", DEVICE_PASSWORD) == 200
+
+
+async def test_the_history_is_newest_first_across_the_subjects_and_limited(services: Services) -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    events = [
+        AuditEvent(AuditTag.MANAGED_OBJECT_UPDATED, "t1", "admin", subject, start + timedelta(minutes=n), {"n": n})
+        for n, subject in enumerate(["7", "device_x", "x", "7", "other", "c8y_Serial/x"])
+    ]
+    async with services.storage.transaction() as tx:
+        await tx.audit.record_many(events)
+    async with services.storage.read() as tx:
+        found = await tx.audit.recent_for_subjects("t1", ["7", "device_x", "x", "c8y_Serial/x"], limit=4)
+        other_tenant = await tx.audit.recent_for_subjects("t2", ["7"], limit=4)
+    assert [event.detail["n"] for event in found] == [5, 3, 2, 1]
+    assert other_tenant == []
