@@ -273,3 +273,22 @@ async def test_a_user_without_device_control_gets_403_and_a_signed_out_post_chan
     assert await status_of(services, "door-1") is RegistrationStatus.PENDING_ACCEPTANCE
     dashboard = await console.get("/console/")
     assert 'href="/console/registrations' not in dashboard.text
+
+
+async def test_a_device_id_with_spaces_and_markup_is_escaped_and_its_buttons_work(
+    admin_console: ConsoleClient, services: Services
+) -> None:
+    odd = 'Büro <b>"Gerät"</b> #1 & co?x=1'
+    await admin_console.post(BASE, {"id": odd})
+    await poll(services, odd)
+    listed = await admin_console.get(BASE)
+    assert "<b>" not in listed.text
+    assert 'aria-label="Accept device Büro &lt;b&gt;&#34;Gerät&#34;&lt;/b&gt; #1 &amp; co?x=1"' in listed.text
+    link = "/console/registrations/request?id=B%C3%BCro%20%3Cb%3E%22Ger%C3%A4t%22%3C%2Fb%3E%20%231%20%26%20co%3Fx%3D1"
+    assert f'href="{link}"' in listed.text
+    detail = await admin_console.get(link)
+    assert detail.status_code == 200
+    assert await status_of(services, odd) is RegistrationStatus.PENDING_ACCEPTANCE
+    assert (await admin_console.post(BASE + "/accept", {"id": odd})).status_code == 303
+    assert await status_of(services, odd) is RegistrationStatus.ACCEPTED
+    assert (await admin_console.get(BASE + "/request?id=nobody")).status_code == 404
