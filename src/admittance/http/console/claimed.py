@@ -107,6 +107,7 @@ def routes(console: Console) -> list[BaseRoute]:
             can_block=current.can("PUT", f"{API}/{device.id}/block"),
             can_unclaim=current.can("DELETE", f"{API}/{device.id}"),
             can_cancel=current.can("DELETE", f"{commands_api}/x"),
+            can_inventory=current.can("GET", f"/inventory/managedObjects/{device.managed_object_id}"),
         )
 
     @page(console)
