@@ -25,7 +25,7 @@ from admittance.audit import AuditEvent, AuditTag
 from admittance.kernel.clock import Clock
 from admittance.kernel.errors import InvalidInput, InvalidState, MalformedInput, NotFound, PermissionDenied, Unavailable
 from admittance.kernel.paging import Page, PageRequest
-from admittance.kernel.principal import MANAGEMENT_TENANT, Principal
+from admittance.kernel.principal import MANAGEMENT_TENANT, Principal, Role
 from admittance.kernel.sealing import Sealer, SealError
 from admittance.pki.ca import (
     CaMaterial,
@@ -419,6 +419,9 @@ class CertificateService:
     async def grant_methods_of(self, principal: Principal, username: str) -> frozenset[str] | None:
         """How a user of the caller's tenant may authenticate ("password", "certificate", "token");
         None when there is no such user. For showing a device's credentials state."""
+        principal.require(
+            Role.INVENTORY_READ, Role.INVENTORY_ADMIN, Role.USER_MANAGEMENT_READ, Role.USER_MANAGEMENT_ADMIN
+        )
         async with self._storage.read() as tx:
             found = await tx.certificates.certificate_user(principal.tenant_id, username)
         return None if found is None else found.grant_methods
