@@ -121,7 +121,14 @@ async def test_importing_runs_a_job_whose_page_shows_progress_results_and_failed
     assert again.status_code == 303
     assert (await admin_console.get(again.headers["location"])).text.count("no longer here") == 1
 
+    running = await admin_console.get("/console/imports")
+    assert 'data-live="/console/imports/list"' in running.text  # the list follows a running import
+    assert "badge-pending" in (await admin_console.get("/console/imports/list")).text
+
     assert await services.runner.run_once() is not None
+    listed = await admin_console.get("/console/imports/list", headers={"x-console-background": "1"})
+    assert "badge-succeeded" in listed.text
+    assert "data-live-stop" in listed.text
     live = await admin_console.get(f"/console/imports/{job_id}/live", headers={"x-console-background": "1"})
     assert live.status_code == 200
     assert "data-live-stop" in live.text
@@ -144,6 +151,7 @@ async def test_importing_runs_a_job_whose_page_shows_progress_results_and_failed
 
     listing = await admin_console.get("/console/imports")
     assert f'href="/console/imports/{job_id}"' in listing.text
+    assert "data-live=" not in listing.text
     assert "factory.csv" in listing.text
     admin = await services.identity.authenticate(PresentedCredentials("t1", "admin", ADMIN_PASSWORD, "test"))
     job = await services.jobs.get(admin, job_id)
@@ -224,7 +232,7 @@ async def test_a_user_without_import_rights_cannot_reach_or_post_the_import_page
     assert (await console.sign_in("reader", OTHER_PASSWORD)).status_code == 303
     home = await console.get("/console/")
     assert 'href="/console/imports"' not in home.text
-    for path in ("/console/imports", f"/console/imports/staged/{staged}"):
+    for path in ("/console/imports", "/console/imports/list", f"/console/imports/staged/{staged}"):
         assert (await console.get(path)).status_code == 403, path
     upload = await _upload(console, MANIFEST)
     assert upload.status_code == 403

@@ -77,21 +77,29 @@ async def _read_upload(current: Page) -> tuple[bytes, str]:
 
 
 def routes(console: Console) -> list[BaseRoute]:
-    @page(console, needs=READ)
-    async def imports(current: Page) -> Response:
+    async def _list_context(current: Page) -> dict[str, Any]:
         number = _page_number(current)
         found = await current.services.jobs.list_jobs(
             current.principal, PageRequest(number, JOBS_PAGE_SIZE), JobKind.DEVICE_IMPORT
         )
-        return current.render(
-            "imports.html",
-            title="Bulk import",
-            jobs=[_job_view(job) for job in found.items],
-            can_submit=current.can(*SUBMIT),
-            max_size=size_text(current.services.settings.max_manifest_bytes),
-            prev=f"{BASE}?page={number - 1}" if number > 1 else None,
-            next=f"{BASE}?page={number + 1}" if found.has_more else None,
-        )
+        return {
+            "jobs": [_job_view(job) for job in found.items],
+            "running": any(not job.status.finished for job in found.items),
+            "live_url": f"{BASE}/list" + (f"?page={number}" if number > 1 else ""),
+            "can_submit": current.can(*SUBMIT),
+            "prev": f"{BASE}?page={number - 1}" if number > 1 else None,
+            "next": f"{BASE}?page={number + 1}" if found.has_more else None,
+        }
+
+    @page(console, needs=READ)
+    async def imports(current: Page) -> Response:
+        context = await _list_context(current)
+        max_size = size_text(current.services.settings.max_manifest_bytes)
+        return current.render("imports.html", title="Bulk import", max_size=max_size, **context)
+
+    @page(console, needs=READ, background=True)
+    async def imports_live(current: Page) -> Response:
+        return current.render("imports_list.html", title="Bulk import", **await _list_context(current))
 
     @page(console, needs=SUBMIT)
     async def upload(current: Page) -> Response:
@@ -186,6 +194,7 @@ def routes(console: Console) -> list[BaseRoute]:
     return [
         Route(BASE, imports, methods=["GET"]),
         Route(BASE, upload, methods=["POST"]),
+        Route(BASE + "/list", imports_live, methods=["GET"]),
         Route(BASE + "/staged/{id}", preview, methods=["GET"]),
         Route(BASE + "/staged/{id}/import", commit, methods=["POST"]),
         Route(BASE + "/staged/{id}/discard", discard, methods=["POST"]),
