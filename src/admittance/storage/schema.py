@@ -318,6 +318,9 @@ issued_certificates = Table(
     Column("created_at", BigInteger, nullable=False),
     Index("ux_issued_certificates_sha256", "sha256", unique=True),
     Index("ix_issued_certificates_owner", "tenant_id", "owner"),
+    # The console's list pages newest first, in one tenant or all (migration 0008).
+    Index("ix_issued_certificates_tenant_created", "tenant_id", "created_at"),
+    Index("ix_issued_certificates_created", "created_at"),
 )
 
 # The client registry's window, per tenant: open while open_until is in the future. In the database,
