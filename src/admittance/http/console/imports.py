@@ -22,8 +22,10 @@ from admittance.kernel.errors import InvalidInput, NotFound, PayloadTooLarge
 from admittance.kernel.paging import PageRequest
 
 BASE = PREFIX + "/imports"
-SUBMIT: tuple[str, str] = ("POST", "/admittance/v1/device-imports")
-READ: tuple[str, str] = ("GET", "/admittance/v1/jobs")
+# The Cumulocity requests an import stands for (the native job API's own path is granted only by
+# connectware-admin's "#"; the services require ROLE_DEVICE_CONTROL_ADMIN / _READ, as these do).
+SUBMIT: tuple[str, str] = ("POST", "/devicecontrol/bulkNewDeviceRequests")
+READ: tuple[str, str] = ("GET", "/devicecontrol/newDeviceRequests")
 JOBS_PAGE_SIZE = 20
 ROWS_PAGE_SIZE = 50
 _ROW_FILTERS = (("", "All kept rows"), ("FAILED", "Failed"), ("CREDENTIAL_UPDATED", "Credentials updated"))
