@@ -67,7 +67,7 @@ class NavItem:
 NAV: tuple[NavItem, ...] = (
     NavItem("Dashboard", PREFIX + "/", None),
     NavItem("Registrations", PREFIX + "/registrations", ("GET", "/devicecontrol/newDeviceRequests")),
-    NavItem("Bulk import", PREFIX + "/imports", ("POST", "/admittance/v1/device-imports")),
+    NavItem("Bulk import", PREFIX + "/imports", ("POST", "/devicecontrol/bulkNewDeviceRequests")),
     NavItem("Devices", PREFIX + "/devices", ("GET", "/inventory/managedObjects")),
     NavItem("Claimed devices", PREFIX + "/claimed", ("GET", "/v1/claimed-devices")),
     NavItem("Certificates", PREFIX + "/certificates", ("GET", "/api/certificates")),
@@ -146,7 +146,9 @@ class Console:
         context.setdefault("csrf_token", "")
         context.setdefault("nav", ())
         context.setdefault("title", "Admittance")
-        context["flash"] = self.cookies.take_flash(request, response)
+        # A live refresh must not consume the message meant for the next page the user sees.
+        background = bool(request.headers.get(BACKGROUND_HEADER))
+        context["flash"] = None if background else self.cookies.take_flash(request, response)
         context["request_path"] = request.url.path
         context["idle_minutes"] = self.services.settings.console_idle_minutes
         response.body = response.render(self.templates.get_template(template).render(**context))
@@ -235,7 +237,9 @@ class Page:
 
     def back(self, flash: str | tuple[str, str] | None = None, default: str | None = None) -> RedirectResponse:
         """303 to the console page the form was on (its Referer, when it is one of ours)."""
-        return self.redirect(_referer(self.request) or default or self.request.url.path, flash)
+        # Without a Referer: the page of the resource the action belongs to (".../{id}/rotate-password"
+        # -> ".../{id}"), never the POST-only action URL itself.
+        return self.redirect(_referer(self.request) or default or self.request.url.path.rsplit("/", 1)[0], flash)
 
 
 def _referer(request: Request) -> str | None:
