@@ -143,3 +143,31 @@ async def test_without_registry_permissions_everything_is_refused(console: Conso
     assert await services.client_registry.open_until(TENANT) is not None
     [entry] = await services.client_registry.entries(ADMIN)
     assert not entry.granted
+
+
+async def test_the_operator_decides_whether_the_asked_permissions_are_granted(
+    admin_console: ConsoleClient, services: Services
+) -> None:
+    await admin_console.post("/console/client-registry/open", {"minutes": "5"})
+    wish = [{"resource": "sensors/#", "operation": "write", "context": "mqtt"}]
+    for username in ("asker.one", "asker.two"):
+        answer = await register(admin_console.http, username, password=DEVICE_PASSWORD, permissions=wish)
+        assert answer.status_code == 202
+    form = await admin_console.get("/console/client-registry/requests/t1/asker.one")
+    assert "mqtt write sensors/#" in form.text
+    code_one = (await services.client_registry.entry(ADMIN, "asker.one")).pairing_code
+    code_two = (await services.client_registry.entry(ADMIN, "asker.two")).pairing_code
+    base = "/console/client-registry/requests/t1/"
+    granted = await admin_console.post(base + "asker.one/grant", {"pairing_code": code_one, "asked_permissions": "1"})
+    assert granted.status_code == 303
+    without = await admin_console.post(base + "asker.two/grant", {"pairing_code": code_two})
+    assert without.status_code == 303
+
+    async def granted_permissions(username: str) -> set[str]:
+        entry = await services.client_registry.entry(ADMIN, username)
+        assert entry.granted
+        user = await services.directory.get_user(ADMIN, entry.user_id or 0)
+        return {stored.permission.resource for role in user.roles for stored in role.permissions}
+
+    assert await granted_permissions("asker.one") == {"sensors/#"}
+    assert await granted_permissions("asker.two") == set()
