@@ -13,6 +13,7 @@ from admittance.devices.model import IssuedCredentials
 from admittance.devices.registration import NewRegistration
 from admittance.identity.directory_model import NewUser
 from tests.console.test_registrations import admin, poll
+from tests.jobs.support import manifest
 from tests.support.console import ConsoleClient
 
 PLAIN_PASSWORD = "plain-Secret-789"
@@ -76,6 +77,15 @@ async def test_the_counts_link_to_their_pages_and_the_chart_shows_each_day(
     assert "10 devices registered and 4 accepted in the last 14 days" in page.text
     assert page.text.count('<rect class="bar bar-a"') == 14
     assert page.text.count('<rect class="bar bar-b"') == 14
+
+
+async def test_a_queued_import_counts_as_a_job_until_it_has_run(
+    admin_console: ConsoleClient, services: Services
+) -> None:
+    await services.jobs.submit_import(await admin(services), manifest(["job-dev-1", "job-dev-2"]))
+    assert stats_of((await admin_console.get("/console/")).text)["jobs"] == ("/console/imports", 1)
+    await services.runner.run_once()
+    assert stats_of((await admin_console.get("/console/")).text)["jobs"] == ("/console/imports", 0)
 
 
 async def test_a_quiet_server_says_how_to_start(admin_console: ConsoleClient) -> None:
