@@ -50,6 +50,10 @@ async def enroll_mfa(services: Services, username: str) -> tuple[str, list[str]]
     return secret, codes
 
 
+async def _api_session(client: httpx.AsyncClient, token: str) -> int:
+    return (await client.get("/api/session", headers={"authorization": f"Bearer {token}"})).status_code
+
+
 @asynccontextmanager
 async def another_console(settings: Settings, services: Services) -> AsyncIterator[ConsoleClient]:
     """A second browser (its own cookies) on the same server."""
@@ -181,9 +185,14 @@ async def test_edit_roles_keeps_identity_roles_and_refuses_escalation(
         after = await user_named(services, "target")
         assert after is not None
         assert after.role_ids == {"ROLE_INVENTORY_READ"}
-        # Nor change the admin, who holds more than they do.
+        # Nor change the admin, who holds more than they do: no buttons, and refused.
         admin = await user_named(services, "admin")
         assert admin is not None
+        admin_page = await theirs.get(f"/console/users/{admin.id}")
+        assert admin_page.status_code == 200
+        assert "/disable" not in admin_page.text
+        assert "Delete user" not in admin_page.text
+        assert "Disable" in (await theirs.get(f"/console/users/{target.id}")).text
         assert (await theirs.post(f"/console/users/{admin.id}/disable")).status_code == 403
         admin_after = await user_named(services, "admin")
         assert admin_after is not None
@@ -191,9 +200,13 @@ async def test_edit_roles_keeps_identity_roles_and_refuses_escalation(
 
 
 async def test_disable_ends_the_sessions_and_enable_lets_the_user_back(
-    admin_console: ConsoleClient, services: Services, settings: Settings
+    admin_console: ConsoleClient, services: Services, settings: Settings, client: httpx.AsyncClient
 ) -> None:
     user = await make_user(services, "worker", ("ROLE_DEVICE_CONTROL_READ",))
+    login = await services.sessions.login(PresentedCredentials("t1", "worker", PASSWORD, "test"), 24, "script")
+    assert login.token is not None
+    api_token = login.token
+    assert await _api_session(client, api_token) == 200
     async with another_console(settings, services) as theirs:
         assert (await theirs.sign_in("worker", PASSWORD)).status_code == 303
         assert (await theirs.get("/console/")).status_code == 200
@@ -208,6 +221,7 @@ async def test_disable_ends_the_sessions_and_enable_lets_the_user_back(
         assert "badge-disabled" in detail.text
         assert 'action="/console/users/' + str(user.id) + '/enable"' in detail.text
 
+        assert await _api_session(client, api_token) == 401  # API tokens too
         signed_out = await theirs.get("/console/")
         assert signed_out.status_code == 303
         assert signed_out.headers["location"].startswith("/console/sign-in")

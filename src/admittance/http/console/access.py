@@ -24,7 +24,7 @@ from admittance.identity.directory_model import (
     UserQuery,
     is_identity_role,
 )
-from admittance.kernel.access import BUILTIN_ROLES, Context, Operation, parse_permission
+from admittance.kernel.access import BUILTIN_ROLES, Context, Operation, covers_all, parse_permission
 
 USERS = PREFIX + "/users"
 ROLES = PREFIX + "/roles"
@@ -91,7 +91,12 @@ def routes(console: Console) -> list[BaseRoute]:
         user_id = _user_id(current)
         current.require("GET", f"/api/users/{user_id}")
         user = await current.services.directory.get_user(current.principal, user_id)
-        writable = current.can("PUT", f"/api/users/{user_id}")
+        # The service's rule, to hide what it would refuse: a user the caller covers, in its tenants.
+        principal = current.principal
+        governable = principal.can_see_tenant(user.tenant_id) and (
+            user_id == principal.user_id or covers_all(principal.permissions, user.permissions)
+        )
+        writable = governable and current.can("PUT", f"/api/users/{user_id}")
         return current.render(
             "users_detail.html",
             title=f"User {user.username}",
@@ -100,7 +105,9 @@ def routes(console: Console) -> list[BaseRoute]:
             held={role.id for role in user.roles},
             personal=[role for role in user.roles if role.personal_user_id == user.id],
             can_edit=writable,
-            can_delete=current.can("DELETE", f"/api/users/{user_id}") and user_id != current.principal.user_id,
+            can_delete=governable
+            and current.can("DELETE", f"/api/users/{user_id}")
+            and user_id != current.principal.user_id,
             can_revoke=current.can("DELETE", f"/api/users/{user_id}/tokens"),
             own=user_id == current.principal.user_id,
             current_session=current.session_id,
