@@ -327,6 +327,11 @@ async def test_roles_create_permissions_rename_delete(admin_console: ConsoleClie
     page = await admin_console.get(f"/console/roles/{role.id}")
     assert "<code>/devicecontrol/#</code>" in page.text
 
+    assert "Nobody holds this role yet" in page.text
+    holder = await make_user(services, "holder", (role.id,))
+    page = await admin_console.get(f"/console/roles/{role.id}")
+    assert f'<a href="/console/users/{holder.id}">holder</a>' in page.text
+
     renamed = await admin_console.post(f"/console/roles/{role.id}", {"name": "queue-readers"})
     assert renamed.status_code == 303
     role = await services.directory.get_role(await admin_of(services), role.id)

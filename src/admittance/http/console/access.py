@@ -20,6 +20,7 @@ from admittance.identity.directory_model import (
     NewUser,
     Role,
     RoleChanges,
+    RoleQuery,
     UserChanges,
     UserQuery,
     is_identity_role,
@@ -215,10 +216,13 @@ def routes(console: Console) -> list[BaseRoute]:
         current.require("GET", f"/api/roles/{role_id}")
         role = await current.services.directory.get_role(current.principal, role_id)
         mutable = not role.builtin and role.personal_user_id is None
+        usage = await current.services.directory.roles_page(current.principal, RoleQuery(names=(role.name,)))
+        members = next((found.users for found in usage.items if found.role.id == role.id), [])
         return current.render(
             "roles_detail.html",
             title=f"Role {role.name}",
             role=role,
+            members=members,
             description=BUILTIN_ROLES[role.id].description if role.builtin and role.id in BUILTIN_ROLES else None,
             can_edit=mutable and current.can("PUT", f"/api/roles/{role_id}"),
             can_add=not role.builtin and current.can("POST", f"/api/roles/{role_id}/permissions"),
