@@ -7,7 +7,10 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
+
 from admittance.bootstrap import Services
+from admittance.identity.client_registry import Confirmation
 from admittance.kernel.access import RoleName
 from admittance.kernel.principal import Principal
 from tests.connectware.session_helpers import USER_PASSWORD
@@ -171,3 +174,21 @@ async def test_the_operator_decides_whether_the_asked_permissions_are_granted(
 
     assert await granted_permissions("asker.one") == {"sensors/#"}
     assert await granted_permissions("asker.two") == set()
+
+
+async def test_only_the_latest_granted_requests_are_listed(
+    admin_console: ConsoleClient, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import admittance.http.console.certificates as module
+
+    monkeypatch.setattr(module, "GRANTED_SHOWN", 2)
+    await services.client_registry.open(ADMIN, 60_000)
+    for index in range(3):
+        username = f"unit.{index}"
+        assert (await register(admin_console.http, username, password=DEVICE_PASSWORD)).status_code == 202
+        await services.client_registry.confirm(ADMIN, Confirmation(username=username))
+    live = await admin_console.get(LIVE, headers={"x-console-background": "1"})
+    assert "unit.2" in live.text
+    assert "unit.1" in live.text
+    assert "unit.0" not in live.text
+    assert "Older granted requests are not shown" in live.text

@@ -186,6 +186,12 @@ class ClientRegistryStore(Protocol):
         """Entries of a tenant (None: of every tenant), oldest first."""
         ...
 
+    async def entries_by_status(
+        self, tenant_id: str | None, status: EntryStatus, limit: int
+    ) -> list[ClientRegistration]:
+        """At most `limit` entries of one status: pending ones oldest first, granted ones newest first."""
+        ...
+
     async def insert(self, entry: ClientRegistration) -> bool:
         """False when the tenant has an entry for the username already."""
         ...
@@ -550,6 +556,14 @@ class ClientRegistryService:
         scope = None if principal.in_management_tenant else principal.tenant_id
         async with self._storage.read() as tx:
             return await tx.client_registry.entries(scope)
+
+    async def entries_by_status(
+        self, principal: Principal, status: EntryStatus, limit: int
+    ) -> list[ClientRegistration]:
+        """A bounded list for the console: pending requests oldest first, granted ones newest first."""
+        scope = None if principal.in_management_tenant else principal.tenant_id
+        async with self._storage.read() as tx:
+            return await tx.client_registry.entries_by_status(scope, status, limit)
 
     async def entry(self, principal: Principal, username: str, tenant_id: str | None = None) -> ClientRegistration:
         """One request of the caller's tenant (any tenant's for the management tenant)."""

@@ -356,6 +356,8 @@ client_registrations = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     Index("ux_client_registrations_tenant_username", "tenant_id", "username", unique=True),
+    # The console lists one status of a tenant in creation order (migration 0008).
+    Index("ix_client_registrations_tenant_status", "tenant_id", "status", "created_at"),
 )
 
 # Backups and restores (/api/maintenance/db), newest last; one may run at a time.

@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from admittance.http.console.core import PREFIX, Console, ConsoleError, Page, page
-from admittance.identity.client_registry import ClientRegistration, Confirmation
+from admittance.identity.client_registry import ClientRegistration, Confirmation, EntryStatus
 from admittance.kernel.access import BUILTIN_ROLES, IDENTITY_ROLES
 from admittance.kernel.errors import InvalidInput
 from admittance.kernel.paging import PageRequest
@@ -34,6 +34,8 @@ REGISTRY_API = "/api/client-registry"
 PAGE_SIZE = 50
 MAX_PEM_CHARS = 256 * 1024
 MAX_WINDOW_MINUTES = 24 * 60
+MAX_PENDING_SHOWN = 500  # the registry rate-limits new requests per address; a flood stays readable
+GRANTED_SHOWN = 20
 REASONS = (
     ("unspecified", "Unspecified"),
     ("keyCompromise", "Key compromise"),
@@ -196,14 +198,14 @@ def routes(console: Console) -> list[BaseRoute]:
     async def registry_context(current: Page) -> dict[str, Any]:
         registry = current.services.client_registry
         until = await registry.open_until(current.principal.tenant_id)
-        entries = await registry.entries(current.principal)
-        pending = [entry for entry in entries if not entry.granted]
-        granted = [entry for entry in entries if entry.granted]
-        granted.reverse()  # newest first
+        pending = await registry.entries_by_status(current.principal, EntryStatus.PENDING, MAX_PENDING_SHOWN)
+        granted = await registry.entries_by_status(current.principal, EntryStatus.GRANTED, GRANTED_SHOWN + 1)
         return {
             "open_until": until,
             "pending": pending,
-            "granted": granted,
+            "granted": granted[:GRANTED_SHOWN],
+            "more_granted": len(granted) > GRANTED_SHOWN,
+            "pending_capped": len(pending) >= MAX_PENDING_SHOWN,
             "can_confirm": current.can("POST", REGISTRY_API + "/confirm"),
             "can_reject": current.can("DELETE", REGISTRY_API + "/x"),
             "show_tenant": current.principal.in_management_tenant,

@@ -96,6 +96,20 @@ class SqlClientRegistryStore:
             )
         return [_entry(row) for row in found]
 
+    async def entries_by_status(
+        self, tenant_id: str | None, status: EntryStatus, limit: int
+    ) -> list[ClientRegistration]:
+        order = "r.created_at, r.id" if status is EntryStatus.PENDING else "r.created_at DESC, r.id DESC"
+        params: dict[str, object] = {"status": status.value, "limit": limit}
+        where = "r.status = :status"
+        if tenant_id is not None:
+            where += " AND r.tenant_id = :tenant"
+            params["tenant"] = tenant_id
+        found = await self._db.fetch_all(
+            f"SELECT {_COLUMNS} {_FROM} WHERE {where} ORDER BY {order} LIMIT :limit", params
+        )
+        return [_entry(row) for row in found]
+
     async def insert(self, entry: ClientRegistration) -> bool:
         row = await self._db.fetch_one(
             "INSERT INTO client_registrations (id, tenant_id, username, credential_type, password_digest, "
