@@ -12,7 +12,7 @@ import httpx
 from admittance.bootstrap import Services
 from admittance.http.app import create_app
 from admittance.identity.directory_model import DirectoryUser, GrantMethod, GrantType, NewRole, NewUser, UserQuery
-from admittance.identity.model import PresentedCredentials
+from admittance.identity.model import PresentedCredentials, UserKind
 from admittance.kernel import totp
 from admittance.kernel.access import Context, Operation, Permission
 from admittance.kernel.principal import Principal
@@ -156,7 +156,27 @@ async def test_create_a_user_with_roles_and_mfa_required(
         assert answer.headers["location"] == "/console/account/mfa/enroll"
 
 
-async def test_edit_roles_keeps_identity_roles_and_refuses_escalation(
+async def test_editing_a_device_users_roles_keeps_its_identity_role(
+    admin_console: ConsoleClient, services: Services
+) -> None:
+    await services.identity.create_user(
+        "t1", "device_sensor1", "device-Secret-31415", ["ROLE_DEVICE"], kind=UserKind.DEVICE, generated=True
+    )
+    device = await user_named(services, "device_sensor1")
+    assert device is not None
+    listed = await admin_console.get("/console/users", params={"all": "1"})
+    assert ">device_sensor1</a>" in listed.text
+    assert ">device_sensor1</a>" not in (await admin_console.get("/console/users")).text
+    page = await admin_console.get(f"/console/users/{device.id}")
+    assert 'value="ROLE_DEVICE"' not in page.text  # not offered: the system's
+    saved = await admin_console.post(f"/console/users/{device.id}", {"roles": ["ROLE_INVENTORY_READ"]})
+    assert saved.status_code == 303
+    after = await user_named(services, "device_sensor1")
+    assert after is not None
+    assert after.role_ids == {"ROLE_DEVICE", "ROLE_INVENTORY_READ"}
+
+
+async def test_edit_roles_and_refuse_escalation(
     admin_console: ConsoleClient, services: Services, settings: Settings
 ) -> None:
     user = await make_user(services, "editor", ("ROLE_DEVICE_CONTROL_READ",))
