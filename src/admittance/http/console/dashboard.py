@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Route
 from admittance.claiming.model import DeviceFilter
 from admittance.devices.model import RegistrationStatus
 from admittance.devices.registration import DayActivity
+from admittance.http.console import imports
 from admittance.http.console.core import PREFIX, Console, Page, page
 from admittance.kernel.errors import PermissionDenied
 
@@ -143,7 +144,7 @@ async def _stats(current: Page) -> list[Stat]:
         with suppress(PermissionDenied):
             claimed = await services.claiming.list_devices(principal, DeviceFilter(), None, 1)
             stats.append(Stat("Claimed devices", claimed.total, PREFIX + "/claimed", "claimed"))
-    if current.can("GET", "/admittance/v1/jobs"):
+    if current.can(*imports.READ):
         with suppress(PermissionDenied):
             running = await services.jobs.count_unfinished(principal)
             stats.append(Stat("Jobs queued or running", running, PREFIX + "/imports", "jobs"))
