@@ -65,7 +65,12 @@ def routes(console: Console) -> list[BaseRoute]:
     @page(console, needs=("POST", "/api/users"))
     async def new_user_form(current: Page) -> Response:
         return current.render(
-            "users_new.html", title="New user", roles=await _grantable_roles(current), username="", held=()
+            "users_new.html",
+            title="New user",
+            roles=await _grantable_roles(current),
+            username="",
+            held=(),
+            descriptions=_DESCRIPTIONS,
         )
 
     @page(console, needs=("POST", "/api/users"))
@@ -103,6 +108,7 @@ def routes(console: Console) -> list[BaseRoute]:
             title=f"User {user.username}",
             user=user,
             roles=await _grantable_roles(current) if writable else [],
+            descriptions=_DESCRIPTIONS,
             held={role.id for role in user.roles},
             personal=[role for role in user.roles if role.personal_user_id == user.id],
             can_edit=writable,
@@ -194,7 +200,7 @@ def routes(console: Console) -> list[BaseRoute]:
             title="Roles",
             custom=[role for role in listed if not role.builtin],
             builtin=[role for role in listed if role.builtin and not is_identity_role(role.id)],
-            descriptions={name: role.description for name, role in BUILTIN_ROLES.items()},
+            descriptions=_DESCRIPTIONS,
             can_create=current.can("POST", "/api/roles"),
         )
 
@@ -291,6 +297,7 @@ def routes(console: Console) -> list[BaseRoute]:
     ]
 
 
+_DESCRIPTIONS = {name: role.description for name, role in BUILTIN_ROLES.items()}
 _OPERATION_TEXT = {Operation.READ: "Read", Operation.WRITE: "Write", Operation.READ_WRITE: "Read and write"}
 
 
