@@ -161,3 +161,25 @@ async def test_without_the_permissions_pages_and_forms_are_refused(console: Cons
     assert (await console.post("/console/certificates/trusted", {"pem": cert_pem(ca)})).status_code == 403
     assert not (await services.certificates.get_issued(ADMIN, serial)).revoked
     assert all(not item.removable for item in await services.certificates.list_trusted(ADMIN))
+
+
+async def test_forms_without_this_sessions_csrf_token_change_nothing(
+    admin_console: ConsoleClient, services: Services
+) -> None:
+    serial = await issue(services, "sensor-7")
+    await admin_console.get("/console/certificates")
+    for csrf in ("", "forged-token"):
+        refused = await admin_console.post(
+            f"/console/certificates/{serial}/revoke", {"reason": "unspecified"}, csrf=csrf
+        )
+        assert refused.status_code == 403
+    ca, _ = self_signed_ca("Forged CA")
+    foreign = await admin_console.post(
+        "/console/certificates/trusted", {"pem": cert_pem(ca)}, headers={"origin": "https://evil.example"}
+    )
+    assert foreign.status_code == 403
+    assert not (await services.certificates.get_issued(ADMIN, serial)).revoked
+    assert all(not item.removable for item in await services.certificates.list_trusted(ADMIN))
+    await admin_console.get("/console/client-registry")
+    assert (await admin_console.post("/console/client-registry/open", {"minutes": "5"}, csrf="x")).status_code == 403
+    assert await services.client_registry.open_until(TENANT) is None
