@@ -36,15 +36,16 @@ MAX_PEM_CHARS = 256 * 1024
 MAX_WINDOW_MINUTES = 24 * 60
 MAX_PENDING_SHOWN = 500  # the registry rate-limits new requests per address; a flood stays readable
 GRANTED_SHOWN = 20
-REASONS = (
-    ("unspecified", "Unspecified"),
-    ("keyCompromise", "Key compromise"),
-    ("superseded", "Superseded"),
-    ("cessationOfOperation", "Cessation of operation"),
-    ("affiliationChanged", "Affiliation changed"),
-    ("privilegeWithdrawn", "Privilege withdrawn"),
-)
-assert {value for value, _ in REASONS} == set(REVOCATION_REASONS)
+_REASON_LABELS = {
+    "unspecified": "Unspecified",
+    "keyCompromise": "Key compromise",
+    "superseded": "Superseded",
+    "cessationOfOperation": "Cessation of operation",
+    "affiliationChanged": "Affiliation changed",
+    "privilegeWithdrawn": "Privilege withdrawn",
+}
+# Every reason the service accepts, in its order, with a readable label.
+REASONS = tuple((name, _REASON_LABELS.get(name, name)) for name in REVOCATION_REASONS)
 
 
 @dataclass(frozen=True, slots=True)
