@@ -43,6 +43,15 @@ def pytest_configure(config: pytest.Config) -> None:
         server_logger.setLevel(logging.INFO)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser tests run last. Playwright's sync API (one Chromium for the session) keeps its own
+    event loop marked running in this thread, so no asyncio test may run after the first of them."""
+    in_browser = [item for item in items if "browser" in getattr(item, "fixturenames", ())]
+    if in_browser:
+        chosen = {id(item) for item in in_browser}
+        items[:] = [item for item in items if id(item) not in chosen] + in_browser
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run when a registered password, token, code or secret appears in any log (issue 4)."""
     logging.getLogger().removeHandler(_LOG_CAPTURE)
