@@ -151,6 +151,11 @@ def _rows_context(current: Page, filters: Filters, found: QueuePage, rows: list[
     }
 
 
+def _after(current: Page, message: str) -> Response:
+    """Back to the queue from a request's own page (it may be gone now), else to where the form was."""
+    return current.redirect(BASE, message) if current.field("from") == "detail" else current.back(message, BASE)
+
+
 def routes(console: Console) -> list[BaseRoute]:
     @page(console, needs=LIST)
     async def queue_page(current: Page) -> Response:
@@ -235,7 +240,7 @@ def routes(console: Console) -> list[BaseRoute]:
         if accepted.status is not RegistrationStatus.ACCEPTED:
             return current.back(("error", f"Device {request_id} was not accepted."), default=BASE)
         message = f"Device {request_id} is accepted: it receives its credentials at its next poll."
-        return current.redirect(BASE, message) if current.field("from") == "detail" else current.back(message, BASE)
+        return _after(current, message)
 
     @page(console, needs=LIST)
     async def block(current: Page) -> Response:
@@ -243,7 +248,7 @@ def routes(console: Console) -> list[BaseRoute]:
         current.require("PUT", item_api(request_id))
         await current.services.registrations.block(current.principal, request_id)
         message = f"Device {request_id} is blocked: it gets no credentials."
-        return current.redirect(BASE, message) if current.field("from") == "detail" else current.back(message, BASE)
+        return _after(current, message)
 
     @page(console, needs=LIST)
     async def delete(current: Page) -> Response:
@@ -251,7 +256,7 @@ def routes(console: Console) -> list[BaseRoute]:
         current.require("DELETE", item_api(request_id))
         await current.services.registrations.delete(current.principal, request_id)
         message = f"The registration request of device {request_id} is deleted."
-        return current.redirect(BASE, message) if current.field("from") == "detail" else current.back(message, BASE)
+        return _after(current, message)
 
     @page(console, needs=("PUT", item_api("any")))
     async def accept_all(current: Page) -> Response:
