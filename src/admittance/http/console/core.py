@@ -22,6 +22,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Match
 
 from admittance.bootstrap import Services
 from admittance.http.basic_auth import BasicAuthenticator, client_address
@@ -237,9 +238,20 @@ class Page:
 
     def back(self, flash: str | tuple[str, str] | None = None, default: str | None = None) -> RedirectResponse:
         """303 to the console page the form was on (its Referer, when it is one of ours)."""
-        # Without a Referer: the page of the resource the action belongs to (".../{id}/rotate-password"
-        # -> ".../{id}"), never the POST-only action URL itself.
-        return self.redirect(_referer(self.request) or default or self.request.url.path.rsplit("/", 1)[0], flash)
+        return self.redirect(_referer(self.request) or default or _page_of(self.request), flash)
+
+
+def _page_of(request: Request) -> str:
+    """The console page an action belongs to, for when the browser sent no Referer: the action's
+    URL when it is also a page, else the nearest page above it (".../{id}/rotate-password" ->
+    ".../{id}"), never a POST-only URL (that would answer 405)."""
+    path = request.url.path
+    while path.startswith(PREFIX + "/"):
+        scope = {"type": "http", "path": path, "method": "GET", "root_path": ""}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            return path
+        path = path.rsplit("/", 1)[0]
+    return PREFIX + "/"
 
 
 def _referer(request: Request) -> str | None:
