@@ -60,12 +60,20 @@ def _admin_posts(admin_id: int, role_id: str) -> list[tuple[str, dict[str, str]]
         ("/console/registrations/block", {"id": "dev-1"}),
         ("/console/registrations/delete", {"id": "dev-1"}),
         ("/console/imports", {}),
+        ("/console/imports/staged/1/import", {}),
         ("/console/devices/groups", {"name": "sneaky-group"}),
+        ("/console/devices/1/delete", {}),
+        ("/console/devices/1/rotate-password", {}),
+        ("/console/devices/1/certificates/1A2B/revoke", {}),
         ("/console/claimed/claim", {"claim_token": "x"}),
         ("/console/claimed/tags", {"name": "sneaky-tag"}),
+        ("/console/claimed/nrf-1/unclaim", {}),
+        ("/console/claimed/nrf-1/block", {}),
         ("/console/certificates/1A2B/revoke", {}),
         ("/console/certificates/trusted", {"pem": "x"}),
         ("/console/client-registry/open", {"minutes": "5"}),
+        ("/console/client-registry/close", {}),
+        ("/console/client-registry/requests/t1/client1/grant", {}),
     ]
 
 
