@@ -74,6 +74,7 @@ def _admin_posts(admin_id: int, role_id: str) -> list[tuple[str, dict[str, str]]
         ("/console/client-registry/open", {"minutes": "5"}),
         ("/console/client-registry/close", {}),
         ("/console/client-registry/requests/t1/client1/grant", {}),
+        ("/console/client-registry/requests/t1/client1/reject", {}),
     ]
 
 

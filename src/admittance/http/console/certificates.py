@@ -294,7 +294,7 @@ def routes(console: Console) -> list[BaseRoute]:
             REGISTRY, f"{user.username} was granted; the client collects its credentials at its next request."
         )
 
-    @page(console)
+    @page(console, needs=("DELETE", f"{REGISTRY_API}/x"))  # refused before the entry is looked up
     async def reject(current: Page) -> Response:
         entry = await entry_of(current)
         current.require("DELETE", f"{REGISTRY_API}/{entry.username}")
