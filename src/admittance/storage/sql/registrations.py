@@ -111,8 +111,16 @@ class SqlRegistrationStore:
 
     async def count_by_status(self, tenant_id: str | None) -> dict[RegistrationStatus, int]:
         where, params = _filter(tenant_id, None)
+        names: dict[str, str] = {}
+        if self._db.dialect.name == "sqlite":
+            # Naming every status lets SQLite count on the (status, tenant_id) index alone; it
+            # otherwise walks the tenant's rows (100,000 requests: 30 ms instead of 7). PostgreSQL
+            # plans the plain query better (19 ms against 31 with the list; bench/console.py).
+            names = {f"s{i}": status.value for i, status in enumerate(RegistrationStatus)}
+            in_statuses = f"status IN ({', '.join(':' + name for name in names)})"
+            where = f"{where} AND {in_statuses}" if where else f" WHERE {in_statuses}"
         found = await self._db.fetch_all(
-            f"SELECT status, count(*) AS n FROM registration_requests{where} GROUP BY status", params
+            f"SELECT status, count(*) AS n FROM registration_requests{where} GROUP BY status", {**params, **names}
         )
         counts = dict.fromkeys(RegistrationStatus, 0)
         for row in found:
