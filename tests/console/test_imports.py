@@ -295,3 +295,15 @@ def test_the_preview_finds_the_same_failing_rows_as_the_import_checks() -> None:
     assert [line for line, _ in expected] == [2, 3, 4, 5, 7, 8]
     assert shown.problem_count == 6
     assert shown.importable == 1
+
+
+async def test_staging_and_discarding_an_upload_are_audited(admin_console: ConsoleClient, services: Services) -> None:
+    staged = await _staged_id(admin_console)
+    await admin_console.get(f"/console/imports/staged/{staged}")
+    await admin_console.post(f"/console/imports/staged/{staged}/discard")
+    async with services.storage.read() as tx:
+        events = await tx.audit.list_for_subject("t1", staged)
+    tags = sorted(event.tag.value for event in events)
+    assert tags == ["jobs:upload:discard", "jobs:upload:stage"]
+    assert all(event.actor == "admin" for event in events)
+    assert any(event.detail.get("filename") for event in events)

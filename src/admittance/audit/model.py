@@ -20,6 +20,8 @@ class AuditTag(StrEnum):
     DEVICE_REIMPORTED = "devices:bulk:update-credentials"
     BULK_IMPORTED = "devices:bulk:import"
     JOB_SUBMITTED = "jobs:job:submit"
+    UPLOAD_STAGED = "jobs:upload:stage"  # a manifest kept for its preview (console)
+    UPLOAD_DISCARDED = "jobs:upload:discard"
     JOB_FINISHED = "jobs:job:finish"
     PASSWORDS_WRAPPED = "identity:password:wrap"
     MANAGED_OBJECT_CREATED = "inventory:managed-object:create"

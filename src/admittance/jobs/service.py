@@ -104,6 +104,16 @@ class JobService:
         )
         async with self._storage.transaction() as tx:
             await tx.jobs.stage(staged, data)
+            await tx.audit.record(
+                AuditEvent(
+                    AuditTag.UPLOAD_STAGED,
+                    staged.tenant_id,
+                    principal.username,
+                    staged.id,
+                    now,
+                    {"filename": staged.filename, "size": staged.size},
+                )
+            )
         return staged
 
     async def _staged(self, principal: Principal, staged_id: str) -> tuple[StagedImport, bytes]:
@@ -138,9 +148,19 @@ class JobService:
         return job
 
     async def discard_staged(self, principal: Principal, staged_id: str) -> None:
-        await self._staged(principal, staged_id)
+        staged, _ = await self._staged(principal, staged_id)
         async with self._storage.transaction() as tx:
-            await tx.jobs.drop_staged(staged_id)
+            if await tx.jobs.drop_staged(staged_id):
+                await tx.audit.record(
+                    AuditEvent(
+                        AuditTag.UPLOAD_DISCARDED,
+                        staged.tenant_id,
+                        principal.username,
+                        staged_id,
+                        self._clock.now(),
+                        {"filename": staged.filename},
+                    )
+                )
 
     async def after_import(self, report: ImportReport, actor: str) -> None:
         """What every import does at its end: queue argon2id wrapping where it stored pending passwords."""
