@@ -204,7 +204,7 @@ class SqlDirectoryStore:
             conditions.append(f"u.username {_text_list(self._db, 'usernames')}")
             params["usernames"] = _json(usernames)
         if search:
-            escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            escaped = rows.escape_like(search.lower())
             conditions.append("lower(u.username) LIKE :search ESCAPE '\\'")
             params["search"] = f"%{escaped}%"
         if exclude_auto_generated:

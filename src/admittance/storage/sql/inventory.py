@@ -50,7 +50,7 @@ def _filter(dialect: Dialect, tenant_id: str, filters: InventoryFilter) -> tuple
         params["parent"] = filters.parent
     if filters.text is not None:
         clauses.append(_TEXT)
-        escaped = filters.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        escaped = rows.escape_like(filters.text)
         params["text"] = f"%{escaped}%"
     return " WHERE " + " AND ".join(clauses), params
 

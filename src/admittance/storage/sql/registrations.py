@@ -89,7 +89,7 @@ class SqlRegistrationStore:
         if query.id_prefix:
             # lower() on both sides, as the inventory search: the database folds the case the same way
             clauses.append("lower(id) LIKE lower(:prefix) ESCAPE '\\'")
-            values["prefix"] = _escape_like(query.id_prefix) + "%"
+            values["prefix"] = rows.escape_like(query.id_prefix) + "%"
         backwards = query.before is not None and query.after is None
         cursor = query.before if backwards else query.after
         if cursor is not None:
@@ -191,7 +191,3 @@ def _filter(tenant_id: str | None, status: RegistrationStatus | None) -> tuple[s
         clauses.append("status = :status")
         params["status"] = status.value
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

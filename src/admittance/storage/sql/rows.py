@@ -13,6 +13,11 @@ from admittance.kernel.clock import from_millis
 from admittance.storage.database import Row
 
 
+def escape_like(text: str) -> str:
+    """Text matched literally by LIKE ... ESCAPE '\\' (its own %, _ and backslash escaped)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def roles_of(value: str | None) -> frozenset[str]:
     return frozenset(value.split(",")) if value else frozenset()
 
