@@ -62,6 +62,16 @@ class IssuedCertificate:
     def valid_at(self, moment: datetime) -> bool:
         return self.not_before <= moment < self.not_after
 
+    def state_at(self, moment: datetime) -> str:
+        """REVOKED, EXPIRED, NOT_YET_VALID or VALID: what a list of certificates shows."""
+        if self.revoked:
+            return "REVOKED"
+        if moment >= self.not_after:
+            return "EXPIRED"
+        if moment < self.not_before:
+            return "NOT_YET_VALID"
+        return "VALID"
+
     def certificate(self) -> x509.Certificate:
         return x509.load_pem_x509_certificate(self.certificate_pem.encode("ascii"))
 

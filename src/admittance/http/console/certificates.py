@@ -19,12 +19,12 @@ from cryptography.hazmat.primitives import serialization
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from admittance.http.console.core import PREFIX, Console, ConsoleError, Page, page
+from admittance.http.console.core import PREFIX, Console, Page, page
 from admittance.identity.client_registry import ClientRegistration, Confirmation, EntryStatus
 from admittance.kernel.access import BUILTIN_ROLES, IDENTITY_ROLES
 from admittance.kernel.errors import InvalidInput
 from admittance.kernel.paging import PageRequest
-from admittance.pki.model import REVOCATION_REASONS, IssuedCertificate, TrustedCertificate
+from admittance.pki.model import REVOCATION_REASONS, TrustedCertificate
 
 BASE = PREFIX + "/certificates"
 REGISTRY = PREFIX + "/client-registry"
@@ -76,24 +76,6 @@ def _view(certificate: x509.Certificate) -> CertificateView:
     )
 
 
-def state_of(issued: IssuedCertificate, now: datetime) -> str:
-    if issued.revoked:
-        return "REVOKED"
-    if now >= issued.not_after:
-        return "EXPIRED"
-    if now < issued.not_before:
-        return "NOT_YET_VALID"
-    return "VALID"
-
-
-def _page_number(text: str) -> int:
-    if not text:
-        return 1
-    if not text.isdigit() or not 1 <= int(text) <= 100_000:
-        raise ConsoleError(400, "The page number must be a whole number from 1.")
-    return int(text)
-
-
 def _grouped_hex(value: str) -> str:
     return ":".join(value[index : index + 2] for index in range(0, len(value), 2))
 
@@ -104,7 +86,7 @@ def routes(console: Console) -> list[BaseRoute]:
     @page(console, needs=("GET", ISSUED_API))
     async def issued_list(current: Page) -> Response:
         owner = current.query("owner")
-        number = _page_number(current.query("page"))
+        number = current.page_number()
         found = await current.services.certificates.list_issued(
             current.principal, owner or None, PageRequest(number, PAGE_SIZE)
         )
@@ -118,7 +100,7 @@ def routes(console: Console) -> list[BaseRoute]:
         return current.render(
             "certificates.html",
             title="Certificates",
-            items=[(item, state_of(item, now)) for item in found.items],
+            items=[(item, item.state_at(now)) for item in found.items],
             owner=owner,
             page_number=number,
             prev_url=url(number - 1) if number > 1 else None,

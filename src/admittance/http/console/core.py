@@ -225,6 +225,13 @@ class Page:
     def query(self, name: str, default: str = "") -> str:
         return self.request.query_params.get(name, default).strip()
 
+    def page_number(self, most: int = 100_000) -> int:
+        """The `page` query parameter (1 when absent); anything but a whole number from 1 is a 400."""
+        text = self.query("page") or "1"
+        if not (text.isascii() and text.isdecimal()) or not 1 <= int(text) <= most:
+            raise ConsoleError(400, "The page number must be a whole number from 1.")
+        return int(text)
+
     def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         nav = tuple(item for item in NAV if item.needs is None or self.can(*item.needs))
         return self.console.render(

@@ -9,7 +9,6 @@ once) and the audit history of the object, its external ids and its user."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -46,13 +45,6 @@ def url_of(mo: ManagedObject) -> str:
     return f"{GROUPS}/{mo.id}" if kind_of(mo) == "group" else f"{BASE}/{mo.id}"
 
 
-def _page_number(current: Page) -> int:
-    text = current.query("page", "1")
-    if not text.isdecimal() or not 1 <= int(text) <= 100_000:
-        raise ConsoleError(400, "The page number must be a whole number from 1.")
-    return int(text)
-
-
 def _object_id(text: str) -> str:
     """A managed object id from a path or a field (anything else is 'not found' to the service)."""
     if not (text.isascii() and text.isdecimal()) or len(text) > 18:
@@ -69,16 +61,6 @@ def _search_text(current: Page) -> str:
 
 def _pretty(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
-
-
-def _certificate_state(issued: IssuedCertificate, now: datetime) -> str:
-    if issued.revoked:
-        return "revoked"
-    if now >= issued.not_after:
-        return "expired"
-    if now < issued.not_before:
-        return "pending"
-    return "valid"
 
 
 def routes(console: Console) -> list[BaseRoute]:
@@ -101,7 +83,7 @@ def routes(console: Console) -> list[BaseRoute]:
             raise ConsoleError(400, "The kind must be devices, groups or all.")
         group_text = current.query("group")
         group = int(_object_id(group_text)) if group_text else None
-        number = _page_number(current)
+        number = current.page_number()
         filters = InventoryFilter(fragment_type=KINDS[kind], text=text or None, parent=group)
         found = await current.services.inventory.list_managed_objects(
             current.principal, filters, PageRequest(number, PAGE_SIZE), with_children=kind != "groups"
@@ -162,7 +144,7 @@ def routes(console: Console) -> list[BaseRoute]:
                 certificates = [
                     (
                         item,
-                        _certificate_state(item, now),
+                        item.state_at(now),
                         not item.revoked and current.can("POST", f"/admittance/v1/certificates/{item.serial}/revoke"),
                     )
                     for item in issued.items
@@ -270,7 +252,7 @@ def routes(console: Console) -> list[BaseRoute]:
     @page(console, needs=("GET", API))
     async def list_groups(current: Page) -> Response:
         text = _search_text(current)
-        number = _page_number(current)
+        number = current.page_number()
         found = await current.services.inventory.list_managed_objects(
             current.principal,
             InventoryFilter(fragment_type=GROUP_FRAGMENT, text=text or None),
@@ -306,7 +288,7 @@ def routes(console: Console) -> list[BaseRoute]:
         current.require("GET", f"{API}/{group_id}")
         services, principal = current.services, current.principal
         group = await services.inventory.get_managed_object(principal, group_id, with_children=False)
-        number = _page_number(current)
+        number = current.page_number()
         members = await services.inventory.list_managed_objects(
             principal, InventoryFilter(parent=group.id), PageRequest(number, PAGE_SIZE), with_children=False
         )
