@@ -314,7 +314,7 @@ def _secret(current: Page, name: str) -> str:
 
 
 def _page_number(raw: str) -> int:
-    return max(1, min(int(raw), 1_000_000)) if raw.isdigit() else 1
+    return max(1, min(int(raw), 1_000_000)) if raw.isascii() and raw.isdecimal() else 1
 
 
 async def _grantable_roles(current: Page) -> list[Role]:

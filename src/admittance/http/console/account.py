@@ -92,7 +92,7 @@ def routes(console: Console) -> list[BaseRoute]:
         if not label:
             return current.redirect(ACCOUNT, ("error", "Give the token a label, so that you recognise it later."))
         days = current.field("days")
-        if not days.isdigit() or int(days) < 1:
+        if not (days.isascii() and days.isdecimal()) or int(days) < 1:
             return current.redirect(ACCOUNT, ("error", "Choose how long the token lives."))
         password = _secret(current, "password")
         if not password:
@@ -153,4 +153,4 @@ def _code(current: Page) -> tuple[str | None, str | None]:
     value = current.field("code").replace(" ", "")[:_MAX_SECRET]
     if not value:
         return None, None
-    return (value, None) if value.isdigit() and len(value) == 6 else (None, value)
+    return (value, None) if value.isascii() and value.isdecimal() and len(value) == 6 else (None, value)

@@ -44,7 +44,7 @@ def size_text(size: int) -> str:
 
 def _page_number(current: Page) -> int:
     raw = current.query("page", "1")
-    return int(raw) if raw.isdigit() and 0 < int(raw) <= 100_000 else 1
+    return int(raw) if raw.isascii() and raw.isdecimal() and 0 < int(raw) <= 100_000 else 1
 
 
 def percent(job: Job) -> int:

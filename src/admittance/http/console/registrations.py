@@ -80,7 +80,7 @@ class Filters:
 
 def _cursor(text: str) -> tuple[int, str] | None:
     millis, sep, request_id = text.partition(":")
-    if not sep or not millis.isdigit() or not request_id:
+    if not sep or not (millis.isascii() and millis.isdecimal()) or not request_id:
         return None
     return int(millis), request_id
 
