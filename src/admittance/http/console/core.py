@@ -335,11 +335,17 @@ def page(
     return wrap
 
 
+def foreign_origin(request: Request) -> bool:
+    """The browser says the request comes from another site: an Origin that is not ours, or "null"
+    (sandboxed frames, some redirects). No Origin at all is left to the CSRF token."""
+    origin = request.headers.get("origin")
+    return origin is not None and (origin == "null" or urlsplit(origin).netloc != request.headers.get("host"))
+
+
 async def _checked_form(request: Request, expected: str) -> FormData:
     """The posted form, after the CSRF checks: the Origin (when the browser sends one) is ours, and
     the form field or header carries this session's token."""
-    origin = request.headers.get("origin")
-    if origin is not None and origin != "null" and urlsplit(origin).netloc != request.headers.get("host"):
+    if foreign_origin(request):
         raise ConsoleError(403, "This form was sent from another site and was refused.")
     try:
         form = await request.form()
@@ -349,7 +355,7 @@ async def _checked_form(request: Request, expected: str) -> FormData:
     if presented is None:
         value = form.get(CSRF_FIELD)
         presented = value if isinstance(value, str) else None
-    if not ConsoleCookies.same(presented, expected) or (origin == "null"):
+    if not ConsoleCookies.same(presented, expected):
         await form.close()
         raise ConsoleError(
             403, "The form has expired or did not come from this console. Reload the page and try again."

@@ -16,7 +16,17 @@ from starlette.routing import BaseRoute, Route
 
 from admittance.http.basic_auth import client_address
 from admittance.http.console.cookies import MfaPending
-from admittance.http.console.core import ENROLL, PREFIX, SIGN_IN, Console, Page, local_path, message_of, page
+from admittance.http.console.core import (
+    ENROLL,
+    PREFIX,
+    SIGN_IN,
+    Console,
+    Page,
+    foreign_origin,
+    local_path,
+    message_of,
+    page,
+)
 from admittance.identity.model import PresentedCredentials
 from admittance.identity.sessions import LoginResult
 from admittance.kernel.errors import AdmittanceError, InvalidInput, RateLimited, Unauthenticated
@@ -40,8 +50,7 @@ def routes(console: Console) -> list[BaseRoute]:
 
     def csrf_ok(request: Request, presented: object) -> bool:
         nonce = console.cookies.sign_in_nonce(request)
-        origin = request.headers.get("origin")
-        if origin is not None and urlsplit(origin).netloc != request.headers.get("host"):
+        if foreign_origin(request):
             return False
         return nonce is not None and console.cookies.same(
             presented if isinstance(presented, str) else None, console.cookies.sign_in_csrf(nonce)
