@@ -122,6 +122,7 @@ class Console:
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
+            auto_reload=False,  # packaged files: no stat of every template on every render
         )
         self.templates.globals["PREFIX"] = PREFIX
         self.templates.filters["urlquote"] = lambda value: quote(str(value), safe="")
