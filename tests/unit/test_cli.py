@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from admittance import __version__
 from admittance.cli.main import main
 
 KEY = "cli-test-secret-key-0123456789abcdefghijklmnop"
@@ -83,3 +84,9 @@ def test_cli_errors_are_clear_messages(run, args: tuple[str, ...], message: str)
     assert result.exit_code != 0
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_version_names_the_package_version(run) -> None:
+    result = run("--version")
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == f"admittance {__version__}"

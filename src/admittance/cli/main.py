@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from admittance import __version__
 from admittance.bootstrap import Services, first_start
 from admittance.cli.common import run_services, settings_from
 from admittance.cli.devices import devices, jobs, worker
@@ -25,6 +26,7 @@ from admittance.storage import migrate
 
 
 @click.group()
+@click.version_option(__version__, prog_name="admittance", message="%(prog)s %(version)s")
 @click.option("--config", type=click.Path(dir_okay=False), help="TOML settings file ([admittance] table).")
 @click.option("--data-dir", help="Data folder (SQLite database, generated secret key).")
 @click.option("--database-url", help="postgresql://... selects PostgreSQL; default SQLite in the data folder.")
