@@ -1,0 +1,1 @@
+"""Adapters to systems outside Admittance that are not HTTP surfaces of its own (MQTT brokers)."""
