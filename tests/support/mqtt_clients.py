@@ -45,7 +45,9 @@ class Device:
         self, port: int, username: str | None, password: str | None, client_id: str = "", *, protocol: int = 5
     ) -> None:
         version = mqtt.MQTTv5 if protocol == 5 else mqtt.MQTTv311
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=version)
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=version, reconnect_on_failure=False
+        )
         if username is not None:
             self.client.username_pw_set(username, password)
         self.port = port
