@@ -91,6 +91,9 @@ class Device:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+        # paho closes its wake-up socket pair only in __del__, which a reference cycle (our bound
+        # callbacks) may run after the sockets' own finalizers: a ResourceWarning under -W error.
+        self.client._reset_sockets()
 
     def _on_connect(self, _c: mqtt.Client, _u: Any, _f: Any, code: ReasonCode, _p: Properties | None) -> None:
         self.connected.set([_value(code)])
@@ -109,7 +112,7 @@ class Device:
             self._acks.setdefault(mid, Outcome()).set([_value(code)])
 
 
-def connect_code(port: int, username: str, password: str, client_id: str = "", protocol: int = 5) -> int:
+def connect_code(port: int, username: str | None, password: str | None, client_id: str = "", protocol: int = 5) -> int:
     """Connects, returns the CONNACK code and closes again."""
     device = Device(port, username, password, client_id, protocol=protocol)
     try:
