@@ -20,7 +20,7 @@ def render(state: DynsecState) -> bytes:
         "roles": [role.as_json() for role in state.roles],
         "defaultACLAccess": state.default_access.as_json(),
     }
-    return orjson.dumps(document, option=orjson.OPT_INDENT_2)
+    return orjson.dumps(document)  # compact: 100k devices are tens of megabytes already
 
 
 def write(path: Path, state: DynsecState) -> None:
