@@ -65,6 +65,21 @@ def stop_process(process: subprocess.Popen[bytes] | None, timeout: float = 20.0)
         process.wait(timeout=10)
 
 
+def process_alive(pid: int) -> bool:
+    """Running, not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _wait_gone(pid: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process_alive(pid):
+        time.sleep(0.05)
+
+
 def _tail(path: Path, lines: int = 40) -> str:
     if not path.exists():
         return ""
@@ -157,6 +172,7 @@ class RabbitMQBroker:
         self.epmd_log_path = self.base / "epmd.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.epmd: subprocess.Popen[bytes] | None = None
+        self.beam_pid: int | None = None  # beam.smp, from RABBITMQ_PID_FILE
 
     @property
     def pid(self) -> int | None:
@@ -191,17 +207,28 @@ class RabbitMQBroker:
         try:
             wait_for_port(self.mqtt_port, self.process, self.log_path, timeout)
             self._wait_for_log("Server startup complete", timeout)
-        except RuntimeError:
+            self.beam_pid = int((self.base / "rabbitmq.pid").read_text().strip())
+        except (RuntimeError, OSError, ValueError):
             self.stop(keep_files=True)
             raise
         return self
 
     def stop(self, *, keep_files: bool = False) -> None:
-        # The script traps SIGTERM and stops the Erlang VM (beam.smp and its erl_child_setup) cleanly.
+        # The script traps SIGTERM and stops the Erlang VM (beam.smp and its erl_child_setup) cleanly;
+        # should the VM outlive it, it is killed by the pid it wrote.
         stop_process(self.process, timeout=30)
+        if self.beam_pid is not None and process_alive(self.beam_pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.beam_pid, signal.SIGKILL)
+            _wait_gone(self.beam_pid, 10)
         stop_process(self.epmd)
         if not keep_files:
             shutil.rmtree(self.base, ignore_errors=True)
+
+    def processes_left(self) -> list[int]:
+        """Pids of this broker's script, VM and epmd still alive (none after `stop`)."""
+        pids = [self.pid, self.beam_pid, None if self.epmd is None else self.epmd.pid]
+        return [pid for pid in pids if pid is not None and process_alive(pid)]
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -40,6 +40,7 @@ def _broker(method: str, cache_ttl_ms: int) -> Iterator[tuple[RabbitMQBroker, Au
     finally:
         broker.stop()
         recorder.stop()
+    assert broker.processes_left() == []  # script, beam.smp and our epmd all gone
 
 
 @pytest.fixture(scope="module")
