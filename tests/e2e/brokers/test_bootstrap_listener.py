@@ -5,14 +5,21 @@ only its own credentials."""
 from __future__ import annotations
 
 import asyncio
+import datetime
+import ipaddress
 import queue
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from admittance.mqtt import packets
 from admittance.mqtt.answers import DeviceCredentials
@@ -196,3 +203,46 @@ async def test_what_is_not_a_bootstrap_connect_is_answered_and_closed(
 ) -> None:
     assert await asyncio.to_thread(_raw, listener.port, data, 3.0) == answer
     assert registrations.polls == []
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "server.pem", folder / "server.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+async def test_the_listener_speaks_tls(registrations: Registrations, tmp_path: Path) -> None:
+    cert_path, key_path = _self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_path, key_path)
+    server = await BootstrapListener(registrations.poll, registrations.admit, ssl_context=context).start()
+    device = Device(server.port, BOOTSTRAP_USERNAME, BOOTSTRAP_PASSWORD, "dev-tls", protocol=4)
+    device.client.tls_set(ca_certs=str(cert_path))
+    try:
+        assert await asyncio.to_thread(device.connect) == 0
+        assert await asyncio.to_thread(device.subscribe, "s/dcr", 0) == 0
+        registrations.accept("dev-tls", credentials("dev-tls"))
+        await asyncio.to_thread(device.publish, "s/ucr", b"", 0)
+        message = await asyncio.to_thread(device.next_message)
+        assert message.payload == credentials("dev-tls").payload()
+    finally:
+        device.close()
+        await server.close()
