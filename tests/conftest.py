@@ -11,11 +11,9 @@ import os
 import shutil
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 
 from admittance.bootstrap import Services, build_services, first_start
@@ -24,12 +22,10 @@ from admittance.settings import Settings
 from admittance.storage import migrate
 from admittance.storage.location import DatabaseLocation
 from tests.support import secrets as leak_check
+from tests.support.credentials import ADMIN_PASSWORD, BOOTSTRAP_PASSWORD, SECRET_KEY
+from tests.support.databases import TEMPLATE, create_database
 from tests.support.postgres import PostgresServer
 
-ADMIN_PASSWORD = "admin-Secret-123"
-BOOTSTRAP_PASSWORD = "bootstrap-Secret-456"
-SECRET_KEY = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
-_TEMPLATE = "admittance_template"
 _counter = itertools.count()
 _LOG_CAPTURE = leak_check.LogCapture()
 
@@ -93,17 +89,10 @@ def postgres() -> Iterator[PostgresServer]:
     server = PostgresServer()
     server.start()
     try:
-        _initialized(DatabaseLocation.parse(_create_database(server, _TEMPLATE), Path("/nonexistent")))
+        _initialized(DatabaseLocation.parse(create_database(server, TEMPLATE), Path("/nonexistent")))
         yield server
     finally:
         server.stop()
-
-
-def _create_database(server: PostgresServer, name: str, template: str | None = None) -> str:
-    with psycopg.connect(server.admin_url, autocommit=True) as connection:
-        suffix = f" TEMPLATE {template}" if template else ""
-        connection.execute(f"CREATE DATABASE {name}{suffix}")
-    return server.url(name)
 
 
 @pytest.fixture(scope="session")
@@ -122,7 +111,7 @@ def location(request: pytest.FixtureRequest, tmp_path: Path) -> DatabaseLocation
         return DatabaseLocation("sqlite", sqlite_path=path)
     server: PostgresServer = request.getfixturevalue("postgres")
     name = f"t_{os.getpid()}_{next(_counter)}"
-    return DatabaseLocation("postgresql", postgres_url=_create_database(server, name, _TEMPLATE))
+    return DatabaseLocation("postgresql", postgres_url=create_database(server, name, TEMPLATE))
 
 
 @pytest.fixture
@@ -155,7 +144,3 @@ async def client(settings: Settings, services: Services) -> AsyncIterator[httpx.
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
-
-
-def with_settings(settings: Settings, **changes: object) -> Settings:
-    return replace(settings, **changes)  # type: ignore[arg-type]

@@ -2,64 +2,19 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from urllib.parse import parse_qs, urlsplit
-
 import httpx
 
 from admittance.bootstrap import Services
-from admittance.http.app import create_app
-from admittance.identity.directory_model import DirectoryUser, GrantMethod, GrantType, NewRole, NewUser, UserQuery
+from admittance.identity.directory_model import GrantMethod, GrantType, NewRole, NewUser
 from admittance.identity.model import PresentedCredentials, UserKind
-from admittance.kernel import totp
 from admittance.kernel.access import Context, Operation, Permission
-from admittance.kernel.principal import Principal
 from admittance.settings import Settings
-from tests.conftest import ADMIN_PASSWORD
-from tests.support.console import ConsoleClient
-
-PASSWORD = "user-Secret-4711"
-
-
-async def admin_of(services: Services) -> Principal:
-    return await services.identity.authenticate(PresentedCredentials("t1", "admin", ADMIN_PASSWORD, "test"))
-
-
-async def make_user(
-    services: Services, username: str, roles: tuple[str, ...] = (), *, enforce_mfa: bool = False
-) -> DirectoryUser:
-    return await services.directory.create_user(
-        await admin_of(services),
-        NewUser(username=username, password=PASSWORD, roles=roles, enforce_mfa_enrollment=enforce_mfa),
-    )
-
-
-async def user_named(services: Services, username: str) -> DirectoryUser | None:
-    found = await services.directory.list_users(await admin_of(services), UserQuery(usernames=(username,)))
-    return found.items[0] if found.items else None
-
-
-async def enroll_mfa(services: Services, username: str) -> tuple[str, list[str]]:
-    """Two-factor sign-in set up through the service: (secret, backup codes)."""
-    principal = await services.identity.authenticate(PresentedCredentials("t1", username, PASSWORD, "test"))
-    uri = await services.mfa.enable(principal)
-    secret = parse_qs(urlsplit(uri).query)["secret"][0]
-    codes = await services.mfa.validate(principal, totp.code_at(secret, time.time()), "test")
-    return secret, codes
+from tests.support.accounts import PASSWORD, admin_of, enroll_mfa, make_user, user_named
+from tests.support.console import ConsoleClient, another_console
 
 
 async def _api_session(client: httpx.AsyncClient, token: str) -> int:
     return (await client.get("/api/session", headers={"authorization": f"Bearer {token}"})).status_code
-
-
-@asynccontextmanager
-async def another_console(settings: Settings, services: Services) -> AsyncIterator[ConsoleClient]:
-    """A second browser (its own cookies) on the same server."""
-    transport = httpx.ASGITransport(app=create_app(settings, services), raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as http:
-        yield ConsoleClient(http)
 
 
 async def test_the_user_list_searches_and_pages(admin_console: ConsoleClient, services: Services) -> None:

@@ -8,8 +8,8 @@ import httpx
 
 from admittance.bootstrap import Services
 from admittance.settings import Settings
-from tests.console.test_access import PASSWORD, another_console, enroll_mfa, make_user, user_named
-from tests.support.console import ConsoleClient, csrf_of
+from tests.support.accounts import PASSWORD, enroll_mfa, make_user, user_named
+from tests.support.console import ConsoleClient, another_console, csrf_of
 
 _TOKEN = re.compile(r'id="new-token" class="token-once" type="text" value="(adm_[^"]+)"')
 NEW_PASSWORD = "brand-New-Secret-2026"

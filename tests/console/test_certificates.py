@@ -11,9 +11,9 @@ from cryptography import x509
 from admittance.bootstrap import Services
 from admittance.kernel.access import RoleName
 from admittance.kernel.principal import Principal
-from tests.connectware.session_helpers import USER_PASSWORD
-from tests.pki.support import cert_pem, ec_key, make_csr, self_signed_ca
 from tests.support.console import ConsoleClient
+from tests.support.pki import cert_pem, ec_key, make_csr, self_signed_ca
+from tests.support.sessions import USER_PASSWORD
 
 TENANT = "t1"
 ADMIN = Principal.of(0, TENANT, "admin", [RoleName.CONNECTWARE_ADMIN.value])

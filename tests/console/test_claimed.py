@@ -9,10 +9,10 @@ from admittance.bootstrap import Services
 from admittance.claiming.model import DeviceFilter, TagKind
 from admittance.kernel.access import RoleName
 from admittance.kernel.principal import Principal
-from tests.connectware.session_helpers import USER_PASSWORD
-from tests.nrf.support import device_key, mint, new_uuid, register_key
 from tests.support import secrets
 from tests.support.console import ConsoleClient
+from tests.support.nrf import device_key, mint, new_uuid, register_key
+from tests.support.sessions import USER_PASSWORD
 
 TENANT = "t1"  # the default tenant, where the first start puts the admin
 ADMIN = Principal.of(0, TENANT, "admin", [RoleName.CONNECTWARE_ADMIN.value])

@@ -12,9 +12,9 @@ from admittance.bootstrap import Services
 from admittance.devices.model import IssuedCredentials
 from admittance.devices.registration import NewRegistration
 from admittance.identity.directory_model import NewUser
-from tests.console.test_registrations import admin, poll
-from tests.jobs.support import manifest
+from tests.support.accounts import admin_of, poll
 from tests.support.console import ConsoleClient
+from tests.support.jobs import manifest
 
 PLAIN_PASSWORD = "plain-Secret-789"
 _STAT = re.compile(r'class="stat stat-([a-z_]+)" href="([^"]+)"><span class="value">([\d,]+)</span>')
@@ -32,7 +32,7 @@ def days_of(page: str) -> dict[str, tuple[int, int]]:
 async def test_the_counts_link_to_their_pages_and_the_chart_shows_each_day(
     admin_console: ConsoleClient, services: Services
 ) -> None:
-    principal = await admin(services)
+    principal = await admin_of(services)
     for device_id in ("waits", "pends", "accepted", "collects", "blocked"):
         await services.registrations.create(principal, NewRegistration(id=device_id))
     for device_id in ("pends", "accepted", "collects", "blocked"):
@@ -82,7 +82,7 @@ async def test_the_counts_link_to_their_pages_and_the_chart_shows_each_day(
 async def test_a_queued_import_counts_as_a_job_until_it_has_run(
     admin_console: ConsoleClient, services: Services
 ) -> None:
-    await services.jobs.submit_import(await admin(services), manifest(["job-dev-1", "job-dev-2"]))
+    await services.jobs.submit_import(await admin_of(services), manifest(["job-dev-1", "job-dev-2"]))
     assert stats_of((await admin_console.get("/console/")).text)["jobs"] == ("/console/imports", 1)
     await services.runner.run_once()
     assert stats_of((await admin_console.get("/console/")).text)["jobs"] == ("/console/imports", 0)
@@ -99,7 +99,7 @@ async def test_a_quiet_server_says_how_to_start(admin_console: ConsoleClient) ->
 
 async def test_a_user_whose_roles_allow_nothing_sees_what_to_do(console: ConsoleClient, services: Services) -> None:
     await services.directory.create_user(
-        await admin(services), NewUser(username="plain", password=PLAIN_PASSWORD, roles=())
+        await admin_of(services), NewUser(username="plain", password=PLAIN_PASSWORD, roles=())
     )
     assert (await console.sign_in("plain", PLAIN_PASSWORD)).status_code == 303
     page = await console.get("/console/")

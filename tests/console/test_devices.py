@@ -11,10 +11,10 @@ from typing import Any
 from admittance.audit import AuditEvent, AuditTag
 from admittance.bootstrap import Services
 from admittance.identity import UserKind
-from tests.console.conftest import ConsoleClient
-from tests.http.test_cumulocity_status_codes import basic, call
-from tests.pki.support import ec_key, make_csr
 from tests.support import secrets
+from tests.support.console import ConsoleClient
+from tests.support.cumulocity import basic, call
+from tests.support.pki import ec_key, make_csr
 
 MO = "/inventory/managedObjects"
 DEVICE_PASSWORD = "device-Secret-789"

@@ -25,8 +25,9 @@ from admittance.kernel.clock import FakeClock
 from admittance.kernel.errors import NotFound
 from admittance.kernel.paging import PageRequest
 from admittance.settings import Settings
-from tests.conftest import ADMIN_PASSWORD, with_settings
 from tests.support.console import ConsoleClient
+from tests.support.credentials import ADMIN_PASSWORD
+from tests.support.settings import with_settings
 
 PASSWORD = "Xq7-vLp2-9TzR-k4Wm"
 OTHER_PASSWORD = "other-Secret-4711"

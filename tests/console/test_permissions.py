@@ -19,9 +19,9 @@ from admittance.identity.directory_model import NewRole
 from admittance.kernel.access import Context, Operation, Permission
 from admittance.kernel.errors import NotFound
 from admittance.settings import Settings
-from tests.conftest import ADMIN_PASSWORD
-from tests.console.test_access import PASSWORD, admin_of, another_console, make_user, user_named
-from tests.support.console import ConsoleClient
+from tests.support.accounts import PASSWORD, admin_of, make_user, user_named
+from tests.support.console import ConsoleClient, another_console
+from tests.support.credentials import ADMIN_PASSWORD
 
 _MAIN_NAV = re.compile(r'<nav aria-label="Main">(.*?)</nav>', re.S)
 ADMIN_PAGES = [item.href for item in NAV if item.needs is not None]

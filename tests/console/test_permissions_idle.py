@@ -10,8 +10,9 @@ import orjson
 import pytest
 
 from admittance.settings import Settings
-from tests.conftest import ADMIN_PASSWORD, with_settings
 from tests.support.console import ConsoleClient
+from tests.support.credentials import ADMIN_PASSWORD
+from tests.support.settings import with_settings
 
 IDLE_SECONDS = 3
 SESSION_COOKIE = "__Host-admittance-session"

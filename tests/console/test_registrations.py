@@ -11,26 +11,15 @@ from admittance.bootstrap import Services
 from admittance.devices.model import IssuedCredentials, NotYet, RegistrationStatus
 from admittance.devices.registration import NewRegistration
 from admittance.identity.directory_model import NewUser
-from admittance.identity.model import PresentedCredentials
-from admittance.kernel.principal import Principal
-from tests.conftest import ADMIN_PASSWORD, BOOTSTRAP_PASSWORD
+from tests.support.accounts import admin_of, poll
 from tests.support.console import ConsoleClient
 
 BASE = "/console/registrations"
 READER_PASSWORD = "reader-Secret-789"
-BOOTSTRAP = PresentedCredentials("management", "devicebootstrap", BOOTSTRAP_PASSWORD, "192.0.2.10")
-
-
-async def admin(services: Services) -> Principal:
-    return await services.identity.authenticate(PresentedCredentials("t1", "admin", ADMIN_PASSWORD, "test"))
-
-
-async def poll(services: Services, device_id: str, token: str | None = None) -> IssuedCredentials | NotYet:
-    return await services.registrations.poll(BOOTSTRAP, device_id, token)
 
 
 async def status_of(services: Services, device_id: str) -> RegistrationStatus | None:
-    page = await services.registrations.queue(await admin(services), id_prefix=device_id, size=500)
+    page = await services.registrations.queue(await admin_of(services), id_prefix=device_id, size=500)
     found = [request for request in page.items if request.id == device_id]
     return found[0].status if found else None
 
@@ -167,7 +156,7 @@ async def test_accept_all_skips_requests_with_a_token_and_block_and_delete_work(
 async def test_filter_by_status_search_by_id_prefix_and_page_by_keyset(
     admin_console: ConsoleClient, services: Services
 ) -> None:
-    principal = await admin(services)
+    principal = await admin_of(services)
     for n in range(120):
         await services.registrations.create(principal, NewRegistration(id=f"dev-{n:04d}"))
     await services.registrations.create(principal, NewRegistration(id="Other_1"))
@@ -220,7 +209,7 @@ async def test_filter_by_status_search_by_id_prefix_and_page_by_keyset(
 async def test_a_read_only_user_sees_the_queue_without_buttons_and_cannot_post(
     console: ConsoleClient, services: Services
 ) -> None:
-    principal = await admin(services)
+    principal = await admin_of(services)
     await services.directory.create_user(
         principal, NewUser(username="reader", password=READER_PASSWORD, roles=("ROLE_DEVICE_CONTROL_READ",))
     )
@@ -253,7 +242,7 @@ async def test_a_read_only_user_sees_the_queue_without_buttons_and_cannot_post(
 async def test_a_user_without_device_control_gets_403_and_a_signed_out_post_changes_nothing(
     console: ConsoleClient, services: Services
 ) -> None:
-    principal = await admin(services)
+    principal = await admin_of(services)
     await services.directory.create_user(
         principal, NewUser(username="outsider", password=READER_PASSWORD, roles=("ROLE_INVENTORY_READ",))
     )

@@ -13,9 +13,9 @@ from admittance.bootstrap import Services
 from admittance.identity.client_registry import Confirmation
 from admittance.kernel.access import RoleName
 from admittance.kernel.principal import Principal
-from tests.connectware.session_helpers import USER_PASSWORD
-from tests.registry.support import DEVICE_PASSWORD, csr_b64, device_key, expected_code, register
 from tests.support.console import ConsoleClient
+from tests.support.registry import DEVICE_PASSWORD, csr_b64, device_key, expected_code, register
+from tests.support.sessions import USER_PASSWORD
 
 TENANT = "t1"
 ADMIN = Principal.of(0, TENANT, "admin", [RoleName.CONNECTWARE_ADMIN.value])

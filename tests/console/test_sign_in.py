@@ -7,8 +7,8 @@ import re
 from admittance.bootstrap import Services
 from admittance.identity.directory_model import NewUser
 from admittance.identity.model import PresentedCredentials
-from tests.conftest import ADMIN_PASSWORD
 from tests.support.console import ConsoleClient, csrf_of, current_code, manual_key_of
+from tests.support.credentials import ADMIN_PASSWORD
 
 OPERATOR_PASSWORD = "operator-Secret-789"
 

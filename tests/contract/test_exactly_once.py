@@ -10,7 +10,7 @@ from admittance.devices import NewRegistration
 from admittance.identity import PresentedCredentials
 from admittance.kernel.errors import NotFound
 from admittance.settings import Settings
-from tests.conftest import BOOTSTRAP_PASSWORD
+from tests.support.credentials import BOOTSTRAP_PASSWORD
 
 PROCESSES = 3
 POLLS_PER_PROCESS = 20

@@ -3,22 +3,16 @@ PostgreSQL databases on the suite's throwaway server."""
 
 from __future__ import annotations
 
-import itertools
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
-from tests.conftest import ADMIN_PASSWORD, BOOTSTRAP_PASSWORD, SECRET_KEY
-from tests.support.postgres import PostgresServer
-from tests.support.server import ServerProcess
+from tests.support.credentials import ADMIN_PASSWORD, BOOTSTRAP_PASSWORD, SECRET_KEY
+from tests.support.databases import new_postgres_database
+from tests.support.server import ServerProcess, Start
 
 START_TIMEOUT_SECONDS = 60.0
-_databases = itertools.count()
-
-Start = Callable[[str], ServerProcess]
 
 
 @pytest.fixture
@@ -42,13 +36,6 @@ def start(tmp_path: Path) -> Iterator[Start]:
     finally:
         for server in started:
             server.stop()
-
-
-def new_postgres_database(postgres: PostgresServer) -> str:
-    name = f"e2e_{os.getpid()}_{next(_databases)}"
-    with psycopg.connect(postgres.admin_url, autocommit=True) as connection:
-        connection.execute(f"CREATE DATABASE {name}")
-    return postgres.url(name)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from c8y_api import CumulocityApi  # type: ignore[import-untyped]
 
-from tests.bulk.helpers import BULK, SEED_EXAMPLE
-from tests.conftest import ADMIN_PASSWORD
-from tests.e2e.conftest import Start
-from tests.jobs.support import manifest, parse_csv
+from tests.support.bulk import BULK, SEED_EXAMPLE
+from tests.support.credentials import ADMIN_PASSWORD
+from tests.support.jobs import manifest, parse_csv
+from tests.support.server import Start
 
 pytestmark = pytest.mark.e2e
 

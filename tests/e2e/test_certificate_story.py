@@ -26,8 +26,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.conftest import ADMIN_PASSWORD, BOOTSTRAP_PASSWORD, SECRET_KEY
 from tests.support import secrets
+from tests.support.credentials import ADMIN_PASSWORD, BOOTSTRAP_PASSWORD, SECRET_KEY
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.e2e

@@ -8,10 +8,11 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_PASSWORD
-from tests.e2e.conftest import Start, new_postgres_database
 from tests.support import secrets
+from tests.support.credentials import ADMIN_PASSWORD
+from tests.support.databases import new_postgres_database
 from tests.support.postgres import PostgresServer
+from tests.support.server import Start
 
 pytestmark = pytest.mark.e2e
 

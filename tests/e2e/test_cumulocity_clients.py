@@ -14,10 +14,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import pytest
 from c8y_api import CumulocityApi, CumulocityDeviceRegistry
 
-from tests.conftest import ADMIN_PASSWORD, BOOTSTRAP_PASSWORD
-from tests.e2e.conftest import Start, new_postgres_database
+from tests.support.c8y import operator
+from tests.support.credentials import BOOTSTRAP_PASSWORD
+from tests.support.databases import new_postgres_database
 from tests.support.postgres import PostgresServer
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, Start
 
 pytestmark = pytest.mark.e2e
 
@@ -27,10 +28,6 @@ _databases = itertools.count()
 
 
 Server = ServerProcess
-
-
-def operator(server: Server) -> CumulocityApi:
-    return CumulocityApi(server.base_url, "t1", "admin", ADMIN_PASSWORD)
 
 
 def registry(server: Server) -> CumulocityDeviceRegistry:

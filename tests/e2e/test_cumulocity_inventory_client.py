@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from c8y_api.model import Device, DeviceGroup, ExternalId  # type: ignore[import-untyped]
 
-from tests.e2e.conftest import Start
-from tests.e2e.test_cumulocity_clients import operator
+from tests.support.c8y import operator
+from tests.support.server import Start
 
 pytestmark = pytest.mark.e2e
 

@@ -61,3 +61,11 @@ def screenshot(page: Page, name: str, tmp_dir: Path) -> Path:
     page.screenshot(path=str(path), full_page=True)
     assert path.stat().st_size > 1000
     return path
+
+
+def sign_in(page: Page, username: str, password: str) -> None:
+    """Through the sign-in form, as a user would (MFA steps are the test's own)."""
+    page.goto("/")
+    page.get_by_label("User name").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()

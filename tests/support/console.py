@@ -6,11 +6,16 @@ from __future__ import annotations
 import html
 import re
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 
+from admittance.bootstrap import Services
+from admittance.http.app import create_app
 from admittance.kernel import totp
+from admittance.settings import Settings
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _MANUAL_KEY = re.compile(r'id="manual-key">([A-Z2-7 ]+)<')
@@ -70,3 +75,11 @@ class ConsoleClient:
             )
         self.csrf = ""
         return answer
+
+
+@asynccontextmanager
+async def another_console(settings: Settings, services: Services) -> AsyncIterator[ConsoleClient]:
+    """A second browser (its own cookies) on the same server."""
+    transport = httpx.ASGITransport(app=create_app(settings, services), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as http:
+        yield ConsoleClient(http)

@@ -1,0 +1,29 @@
+"""Databases on the suite's throwaway PostgreSQL server: the migrated template each test database
+is cloned from, and new databases (empty, or copies of a template)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import psycopg
+
+from tests.support.postgres import PostgresServer
+
+TEMPLATE = "admittance_template"
+_databases = itertools.count()
+
+
+def create_database(server: PostgresServer, name: str, template: str | None = None) -> str:
+    with psycopg.connect(server.admin_url, autocommit=True) as connection:
+        suffix = f" TEMPLATE {template}" if template else ""
+        connection.execute(f"CREATE DATABASE {name}{suffix}")
+    return server.url(name)
+
+
+def new_postgres_database(postgres: PostgresServer) -> str:
+    """A fresh, empty (unmigrated) database, as a real server finds it at its first start."""
+    name = f"e2e_{os.getpid()}_{next(_databases)}"
+    with psycopg.connect(postgres.admin_url, autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {name}")
+    return postgres.url(name)

@@ -1,0 +1,11 @@
+"""Settings for one test: the fixture's settings with a few fields changed."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from admittance.settings import Settings
+
+
+def with_settings(settings: Settings, **changes: object) -> Settings:
+    return replace(settings, **changes)  # type: ignore[arg-type]
