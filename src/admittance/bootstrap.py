@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,14 +100,21 @@ def secret_key(settings: Settings) -> bytes:
     return path.read_text(encoding="ascii").strip().encode()
 
 
-async def build_services(settings: Settings, *, clock: Clock | None = None) -> Services:
+async def build_services(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    password_hasher: Callable[[Pepper], PasswordHasher] = PasswordHasher,
+) -> Services:
+    """`password_hasher` makes the password hasher from the server's pepper: argon2id at its
+    production cost, unless a caller (the test suite) passes a cheaper one."""
     clock = clock or SystemClock()
     server_key = secret_key(settings)
     pepper = Pepper(server_key)
     database = open_database(settings.database, pool_size=settings.db_pool_size)
     await database.open()
     storage = SqlStorage(database, clock)
-    hasher = PasswordHasher(pepper)
+    hasher = password_hasher(pepper)
     verifier = CredentialVerifier(hasher, clock, ttl_seconds=settings.auth_cache_ttl_seconds)
     audit_failure = _FailureAudit()
     authenticator = Authenticator(

@@ -8,13 +8,14 @@ from collections import Counter
 
 import pytest
 
-from admittance.bootstrap import Services, build_services
+from admittance.bootstrap import Services
 from admittance.devices.bulk.engine import ImportReport
 from admittance.devices.bulk.rows import RowStatus
 from admittance.identity import PresentedCredentials
 from admittance.kernel.errors import Unauthenticated
 from admittance.settings import Settings
 from tests.support.bulk import group_names, principal, sql
+from tests.support.services import build
 
 CHUNK_ROWS = 7  # small chunks, so that the two imports interleave many times
 PASSWORDS = ("First-Pass-1", "Second-Pass-2")
@@ -45,7 +46,7 @@ ORDERS = {
 async def test_overlapping_uploads_make_every_device_and_group_once(
     services: Services, settings: Settings, first: list[int], second: list[int]
 ) -> None:
-    other = await build_services(settings)
+    other = await build(settings)
     try:
         services.bulk.chunk_rows = other.bulk.chunk_rows = CHUNK_ROWS
         reports = await asyncio.gather(

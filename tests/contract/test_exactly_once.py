@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 
-from admittance.bootstrap import Services, build_services
+from admittance.bootstrap import Services
 from admittance.devices import NewRegistration
 from admittance.identity import PresentedCredentials
 from admittance.kernel.errors import NotFound
 from admittance.settings import Settings
 from tests.support.credentials import BOOTSTRAP_PASSWORD
+from tests.support.services import build
 
 PROCESSES = 3
 POLLS_PER_PROCESS = 20
@@ -38,7 +39,7 @@ async def test_simultaneous_polls_after_acceptance_issue_credentials_once(
     await poll(services, "race-1", 0)  # first contact: PENDING_ACCEPTANCE
     await services.registrations.accept(admin, "race-1")
 
-    others = [await build_services(settings) for _ in range(PROCESSES - 1)]
+    others = [await build(settings) for _ in range(PROCESSES - 1)]
     try:
         instances = [services, *others]
         # Warm each instance's verified-credential cache so the race is about the database, not argon2.
@@ -62,7 +63,7 @@ async def test_two_devices_racing_for_one_id_cannot_both_register(services: Serv
     admin = await services.identity.authenticate(
         PresentedCredentials("t1", "admin", settings.admin_password, "127.0.0.1")
     )
-    other = await build_services(settings)
+    other = await build(settings)
     try:
         outcomes = await asyncio.gather(
             services.registrations.create(admin, NewRegistration(id="twin")),

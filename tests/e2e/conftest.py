@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.credentials import ADMIN_PASSWORD, BOOTSTRAP_PASSWORD, SECRET_KEY
-from tests.support.databases import new_postgres_database
+from tests.support.databases import DATABASES, new_postgres_database
 from tests.support.server import ServerProcess, Start
 
 START_TIMEOUT_SECONDS = 60.0
@@ -38,7 +38,7 @@ def start(tmp_path: Path) -> Iterator[Start]:
             server.stop()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=DATABASES)
 def database_url(request: pytest.FixtureRequest) -> str:
     """Empty for SQLite in the server's data folder, else a fresh, unmigrated PostgreSQL database."""
     if request.param == "sqlite":

@@ -19,7 +19,7 @@ from admittance.settings import Settings
 from tests.support.client_certificates import DeviceCertificate, admin, issue_to, user_body
 from tests.support.connectware import ADMIN
 from tests.support.credentials import ADMIN_PASSWORD, BOOTSTRAP_PASSWORD, SECRET_KEY
-from tests.support.databases import new_postgres_database
+from tests.support.databases import DATABASES, new_postgres_database
 from tests.support.postgres import PostgresServer
 from tests.support.server import ServerProcess
 from tests.support.tls_pki import issue, make_ca
@@ -54,7 +54,7 @@ def launch(tmp_path: Path) -> Iterator[Launch]:
             server.stop()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=DATABASES)
 def database_url(request: pytest.FixtureRequest) -> str:
     if request.param == "sqlite":
         return ""

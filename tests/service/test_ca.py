@@ -13,11 +13,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from admittance.bootstrap import Services, build_services, operator_ca
+from admittance.bootstrap import Services, operator_ca
 from admittance.pki.ca import CaError, generate_ca, load_ca
 from admittance.settings import Settings, SettingsError
 from tests.support import secrets
 from tests.support.pki import cert_pem, ec_key, key_pem, make_csr, openssl, self_signed_ca
+from tests.support.services import build
 
 
 @pytest.mark.parametrize("key_type", ["ec-p256", "ec-p384", "rsa-2048"])
@@ -49,7 +50,7 @@ def test_generated_ca(key_type: str) -> None:
 async def test_first_start_generates_once(services: Services, settings: Settings) -> None:
     [ca] = await services.certificates.ca_certificates()
     assert ca.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "Admittance Device CA"
-    again = await build_services(settings)
+    again = await build(settings)
     try:
         assert await again.certificates.ca_certificates() == [ca]
     finally:
@@ -58,11 +59,11 @@ async def test_first_start_generates_once(services: Services, settings: Settings
 
 async def test_concurrent_first_starts_agree(settings: Settings, tmp_path: Path) -> None:
     """Several processes starting at once on an empty CA table: one CA, which all of them use."""
-    first = await build_services(settings)
+    first = await build(settings)
     async with first.storage.transaction() as tx:
         await tx.executor.execute("DELETE FROM trusted_certificates")
     try:
-        built = await asyncio.gather(*(build_services(settings) for _ in range(3)))
+        built = await asyncio.gather(*(build(settings) for _ in range(3)))
         try:
             chains = [await item.certificates.ca_certificates() for item in built]
             assert all(chain == chains[0] for chain in chains)
@@ -96,7 +97,7 @@ async def test_operator_ca_is_used(settings: Settings, tmp_path: Path, kind: str
     changed = replace(
         settings, **_files(tmp_path, certificate, key_pem(key, b"ca-pass-phrase")), ca_key_password="ca-pass-phrase"
     )
-    built = await build_services(changed)
+    built = await build(changed)
     try:
         assert await built.certificates.ca_certificates() == [certificate]
         device = ec_key()
@@ -116,7 +117,7 @@ async def test_intermediate_under_offline_root(settings: Settings, tmp_path: Pat
     root, root_key = self_signed_ca("Offline Root", path_length=1)
     intermediate, intermediate_key = self_signed_ca("Device Intermediate", issuer=(root, root_key), path_length=0)
     changed = replace(settings, **_files(tmp_path, intermediate, key_pem(intermediate_key), [root]))
-    built = await build_services(changed)
+    built = await build(changed)
     try:
         assert await built.certificates.ca_certificates() == [intermediate, root]
         pem_chain = await built.certificates.ca_pem()
@@ -140,7 +141,7 @@ async def test_intermediate_under_offline_root(settings: Settings, tmp_path: Pat
         )
         assert result.returncode == 0, result.stderr + result.stdout
         # A second start with the same files changes nothing.
-        again = await build_services(changed)
+        again = await build(changed)
         try:
             assert await again.certificates.ca_certificates() == [intermediate, root]
         finally:

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import verification
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from admittance.bootstrap import Services, build_services, first_start
+from admittance.bootstrap import Services, first_start
 from admittance.identity.directory_model import GrantMethod, GrantType, NewCertificate, NewUser
 from admittance.kernel.clock import FakeClock, SystemClock
 from admittance.kernel.errors import InvalidInput, NotFound, Unauthenticated
@@ -25,6 +25,7 @@ from admittance.settings import Settings
 from tests.support import secrets
 from tests.support.bulk import database_text, principal
 from tests.support.pki import cert_pem, ec_key, make_csr, openssl, self_signed_ca
+from tests.support.services import build
 
 CERTIFICATE_ONLY = (GrantType(GrantMethod.CERTIFICATE, False),)
 
@@ -33,7 +34,7 @@ CERTIFICATE_ONLY = (GrantType(GrantMethod.CERTIFICATE, False),)
 async def clocked(settings: Settings) -> AsyncIterator[tuple[Services, FakeClock]]:
     """Services on a clock the test moves (starting now), renewal allowed 7 days after expiry."""
     clock = FakeClock(SystemClock().now())
-    built = await build_services(replace(settings, certificate_renewal_grace_days=7.0), clock=clock)
+    built = await build(replace(settings, certificate_renewal_grace_days=7.0), clock=clock)
     try:
         await first_start(built)
         yield built, clock
@@ -247,7 +248,7 @@ async def test_crl_follows_revocations_in_other_processes(services: Services, se
     admin = await principal(services)
     issued = await issue(services, ec_key())
     before = x509.load_der_x509_crl(await services.certificates.crl_der())
-    other = await build_services(settings)
+    other = await build(settings)
     try:
         await other.certificates.revoke(admin, issued.serial, "unspecified")
     finally:
@@ -301,7 +302,7 @@ async def test_renewal(clocked: tuple[Services, FakeClock]) -> None:
 
 async def test_no_renewal_after_expiry_by_default(services: Services, settings: Settings) -> None:
     clock = FakeClock(SystemClock().now())
-    built = await build_services(settings, clock=clock)
+    built = await build(settings, clock=clock)
     try:
         await device_user(built, "sensor_1")
         key = ec_key()

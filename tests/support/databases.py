@@ -1,5 +1,6 @@
-"""Databases on the suite's throwaway PostgreSQL server: the migrated template each test database
-is cloned from, and new databases (empty, or copies of a template)."""
+"""The databases a test runs on: the two kinds (the PostgreSQL one marked `postgres`), and on the
+suite's throwaway PostgreSQL server the migrated templates each test database is cloned from and
+new databases (empty, or copies of a template)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,15 @@ import itertools
 import os
 
 import psycopg
+import pytest
 
 from tests.support.postgres import PostgresServer
 
 TEMPLATE = "admittance_template"
+PRODUCTION_TEMPLATE = "admittance_template_production"  # hashes at production cost (production_hashing)
+# The parameters of every fixture that runs a test once per database: the PostgreSQL case carries
+# the postgres marker, so that `-m "not postgres"` runs the SQLite cases only.
+DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 _databases = itertools.count()
 
 

@@ -14,11 +14,11 @@ from admittance.devices.bulk.engine import BulkImporter
 from admittance.devices.bulk.rows import RowStatus
 from admittance.jobs import Job, JobRow, JobRunner
 from admittance.kernel.clock import Clock
-from admittance.kernel.passwords import PasswordHasher
 from admittance.kernel.secrets import Pepper, random_password
 from admittance.settings import Settings
 from admittance.storage.sql.storage import SqlStorage, SqlUnitOfWork
 from tests.support.bulk import principal
+from tests.support.hashing import cheap_hasher
 
 
 def strong_password() -> str:
@@ -104,6 +104,6 @@ def runner_on(
 ) -> JobRunner:
     """A second worker in this process: its own importer and hasher over `storage`, its own clock."""
     pepper = Pepper(secret_key(settings))
-    hasher = PasswordHasher(pepper)
+    hasher = cheap_hasher(pepper)
     importer = BulkImporter(storage, hasher, pepper, clock, chunk_rows=chunk_rows)
     return JobRunner(storage, services.jobs, importer, hasher, clock, worker_id=worker_id, lease_seconds=60)

@@ -25,6 +25,9 @@ from admittance.settings import Settings
 from tests.support.sessions import register
 from tests.support.settings import with_settings
 
+# Production cost: the template admin and the dummy hash are hashed as in production.
+pytestmark = pytest.mark.production_hashing
+
 ATTEMPTS = 30
 WRONG = "wrong-Password-42"
 KNOWN, UNKNOWN = "t1/admin", "t1/nobody-here"

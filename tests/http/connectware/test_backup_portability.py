@@ -14,7 +14,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from admittance.bootstrap import Services, build_services, first_start
+from admittance.bootstrap import Services, first_start
 from admittance.cli.main import main
 from admittance.http.app import create_app
 from admittance.identity import PresentedCredentials
@@ -25,6 +25,7 @@ from tests.support.credentials import ADMIN_PASSWORD, BOOTSTRAP_PASSWORD, SECRET
 from tests.support.databases import TEMPLATE, create_database
 from tests.support.maintenance import assert_same_but_audit_tail, dump, populate
 from tests.support.postgres import PostgresServer
+from tests.support.services import build
 
 _names = itertools.count()
 
@@ -47,7 +48,7 @@ async def _server(url: str, data_dir: Path) -> AsyncIterator[tuple[Services, htt
         bootstrap_password=BOOTSTRAP_PASSWORD,
         auth_failure_delay_ms=20,
     )
-    services = await build_services(settings)
+    services = await build(settings)
     try:
         await first_start(services)
         transport = httpx.ASGITransport(app=create_app(settings, services), raise_app_exceptions=False)

@@ -39,12 +39,13 @@ from schemathesis.specs.openapi.checks import (
 )
 from starlette.routing import Route
 
-from admittance.bootstrap import Services, build_services, first_start
+from admittance.bootstrap import Services, first_start
 from admittance.http.app import create_app
 from admittance.http.compat.connectware import openapi
 from admittance.settings import Settings
 from tests.support import secrets
 from tests.support.credentials import ADMIN_PASSWORD
+from tests.support.services import build
 from tests.support.settings import with_settings
 
 BASE = "http://testserver"
@@ -80,7 +81,7 @@ class Harness:
 
     def __init__(self, settings: Settings) -> None:
         self.loop = asyncio.new_event_loop()
-        self.services: Services = self.run(build_services(settings))
+        self.services: Services = self.run(build(settings))
         self.run(first_start(self.services))
         self.app = create_app(settings, self.services)
         transport = httpx.ASGITransport(app=self.app, raise_app_exceptions=False)

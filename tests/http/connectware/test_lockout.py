@@ -9,10 +9,11 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from admittance.bootstrap import Services, build_services, first_start
+from admittance.bootstrap import Services, first_start
 from admittance.http.app import create_app
 from admittance.settings import Settings
 from tests.support.credentials import ADMIN_PASSWORD
+from tests.support.services import build
 from tests.support.sessions import (
     ADMIN,
     USER_PASSWORD,
@@ -35,7 +36,7 @@ async def strict(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, S
     tight = with_settings(
         settings, auth_failures_per_user=3, auth_failures_per_source=8, mfa_max_invalid_otps_per_user=2
     )
-    services = await build_services(tight)
+    services = await build(tight)
     try:
         await first_start(services)
         transport = httpx.ASGITransport(app=create_app(tight, services), raise_app_exceptions=False)

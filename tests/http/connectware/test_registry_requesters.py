@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from admittance.bootstrap import Services, build_services, first_start
+from admittance.bootstrap import Services, first_start
 from admittance.http.app import create_app
 from admittance.settings import Settings
 from tests.support.connectware import assert_error, create_user
@@ -26,6 +26,7 @@ from tests.support.registry import (
     opened,
     register,
 )
+from tests.support.services import build
 from tests.support.settings import with_settings
 
 
@@ -147,7 +148,7 @@ async def test_rules_apply_while_locked_too(client: httpx.AsyncClient) -> None:
 async def tight(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Services]]:
     """Small limits: 3 new requests per address, 3 failures per account."""
     changed = with_settings(settings, client_registry_new_per_source=3, auth_failures_per_user=3)
-    services = await build_services(changed)
+    services = await build(changed)
     try:
         await first_start(services)
         transport = httpx.ASGITransport(app=create_app(changed, services), raise_app_exceptions=False)

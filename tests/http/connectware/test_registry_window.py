@@ -9,11 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from admittance.bootstrap import Services, build_services
+from admittance.bootstrap import Services
 from admittance.http.app import create_app
 from admittance.settings import Settings
 from tests.support.connectware import ANONYMOUS, api, assert_error, create_user, person
 from tests.support.registry import DEVICE_PASSWORD, confirm, csr_b64, device_key, open_registry, opened, register
+from tests.support.services import build
 
 
 async def status(client: httpx.AsyncClient) -> dict[str, object]:
@@ -69,7 +70,7 @@ async def test_window_locks_again_by_itself(client: httpx.AsyncClient) -> None:
 async def test_two_instances_share_the_window(
     client: httpx.AsyncClient, settings: Settings, services: Services
 ) -> None:
-    other = await build_services(settings)
+    other = await build(settings)
     try:
         transport = httpx.ASGITransport(app=create_app(settings, other), raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as second:

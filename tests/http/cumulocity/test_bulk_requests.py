@@ -9,13 +9,14 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 
-from admittance.bootstrap import Services, build_services
+from admittance.bootstrap import Services
 from admittance.http.app import create_app
 from admittance.kernel.principal import Role
 from admittance.kernel.secrets import random_password
 from admittance.settings import Settings
 from tests.support.bulk import BULK, BULK_TYPE, device_auth, sql, upload
 from tests.support.cumulocity import ADMIN, assert_error, basic, call
+from tests.support.services import build
 from tests.support.settings import with_settings
 
 SIXTY_MB = 60 * 1024 * 1024
@@ -136,7 +137,7 @@ async def test_the_answer_has_a_body_whatever_the_accept_header(client: httpx.As
 @asynccontextmanager
 async def limited_client(settings: Settings, max_manifest_bytes: int) -> AsyncIterator[httpx.AsyncClient]:
     changed = with_settings(settings, max_manifest_bytes=max_manifest_bytes)
-    built = await build_services(changed)
+    built = await build(changed)
     try:
         transport = httpx.ASGITransport(app=create_app(changed, built), raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:

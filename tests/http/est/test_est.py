@@ -16,13 +16,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
 
-from admittance.bootstrap import Services, build_services, first_start
+from admittance.bootstrap import Services, first_start
 from admittance.devices.model import RegistrationStatus
 from admittance.http.app import create_app
 from admittance.settings import Settings
 from tests.support.bulk import sql, upload
 from tests.support.cumulocity import ADMIN
 from tests.support.est import CACERTS, ENROLL, REENROLL, basic, certificates_pem, enroll, make_csr, openssl, verify
+from tests.support.services import build
 from tests.support.settings import with_settings
 
 OTP_1 = "Est-Otp-One-4711"
@@ -233,7 +234,7 @@ async def test_a_person_named_like_the_device_user_is_never_taken_over(
 async def proxied(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Services]]:
     """A client behind a trusted proxy that forwards the verified client certificate (x-client-cert)."""
     changed = with_settings(settings, trusted_proxies="127.0.0.1/32")
-    built = await build_services(changed)
+    built = await build(changed)
     try:
         await first_start(built)
         app = create_app(changed, built)

@@ -13,7 +13,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from admittance.bootstrap import Services, build_services, first_start
+from admittance.bootstrap import Services, first_start
 from admittance.http.app import create_app
 from admittance.identity.directory_model import GrantMethod, GrantType, NewUser
 from admittance.pki.model import IssuedCertificate
@@ -21,6 +21,7 @@ from admittance.settings import Settings
 from tests.support.bulk import principal
 from tests.support.connectware import ADMIN, ANONYMOUS, create_user, permission, person
 from tests.support.pki import cert_pem, csr_der, csr_pem, ec_key, make_csr
+from tests.support.services import build
 
 V1 = "/admittance/v1"
 DOCUMENT_KEYS = {
@@ -160,7 +161,7 @@ async def test_renew_with_the_certificate_in_the_body(client: httpx.AsyncClient,
 async def proxied(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Services]]:
     """The app behind a trusted proxy (the test client's address) that forwards client certificates."""
     changed = replace(settings, trusted_proxies="127.0.0.1")
-    built = await build_services(changed)
+    built = await build(changed)
     try:
         await first_start(built)
         transport = httpx.ASGITransport(app=create_app(changed, built), raise_app_exceptions=False)
