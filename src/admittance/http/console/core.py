@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import logging
 import secrets
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -286,7 +285,7 @@ def page(
         async def endpoint(request: Request) -> Response:
             cookies = console.cookies
             cookie = cookies.session(request)
-            now = int(time.time())
+            now = int(console.services.clock.now().timestamp())
             if cookie is None:
                 return console.to_sign_in(request)
             if cookies.idle(cookie, now):

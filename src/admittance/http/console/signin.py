@@ -6,7 +6,6 @@ too, and every failure takes the same path (one answer, same delay, lockouts, au
 from __future__ import annotations
 
 import secrets
-import time
 from urllib.parse import parse_qs, quote, urlsplit
 
 import segno
@@ -59,7 +58,7 @@ def routes(console: Console) -> list[BaseRoute]:
     async def sign_in_form(request: Request) -> Response:
         target = local_path(request.query_params.get("next"))
         cookie = console.cookies.session(request)
-        if cookie is not None and not console.cookies.idle(cookie, int(time.time())):
+        if cookie is not None and not console.cookies.idle(cookie, int(console.services.clock.now().timestamp())):
             return console.redirect(target)
         return form_page(
             request, "sign_in.html", next=target, username="", error=None, insecure=_insecure(console, request)
@@ -211,7 +210,7 @@ def routes(console: Console) -> list[BaseRoute]:
 def _signed_in(console: Console, result: LoginResult, target: str) -> Response:
     assert result.token is not None
     assert result.expires_at is not None
-    now = int(time.time())
+    now = int(console.services.clock.now().timestamp())
     response = console.redirect(target)
     console.cookies.set_session(response, result.token, now, max(1, int(result.expires_at.timestamp()) - now))
     return response
