@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
+from admittance.http.params import header_number
 from admittance.kernel.errors import InvalidInput, MalformedInput, NotFound, PayloadTooLarge, UnsupportedMediaType
 
 # NUL cannot be stored in a PostgreSQL text column, and no name or id of ours may contain it.
@@ -40,12 +41,12 @@ def is_json_media_type(content_type: str | None) -> bool:
 
 
 async def read_body(request: Request, max_bytes: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise MalformedInput("Content-Length must be a number")
-        if int(declared) > max_bytes:
-            raise PayloadTooLarge(f"The request body is larger than the limit of {max_bytes} bytes")
+    try:
+        declared = header_number(request, "content-length", max_bytes)
+    except ValueError:
+        raise MalformedInput("Content-Length must be a number") from None
+    if declared is not None and declared > max_bytes:
+        raise PayloadTooLarge(f"The request body is larger than the limit of {max_bytes} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)

@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from admittance.http.console.core import PREFIX, Console, Page, page
+from admittance.http.params import digits_value
 from admittance.identity.directory_model import (
     NewRole,
     NewUser,
@@ -280,13 +281,13 @@ def routes(console: Console) -> list[BaseRoute]:
         Route(USERS, users, methods=["GET"]),
         Route(USERS, create_user, methods=["POST"]),
         Route(USERS + "/new", new_user_form, methods=["GET"]),
-        Route(USERS + "/{id:int}", user_detail, methods=["GET"]),
-        Route(USERS + "/{id:int}", update_user, methods=["POST"]),
-        Route(USERS + "/{id:int}/enable", switch(True), methods=["POST"]),
-        Route(USERS + "/{id:int}/disable", switch(False), methods=["POST"]),
-        Route(USERS + "/{id:int}/reset-mfa", reset_mfa, methods=["POST"]),
-        Route(USERS + "/{id:int}/tokens/revoke", revoke_tokens, methods=["POST"]),
-        Route(USERS + "/{id:int}/delete", delete_user, methods=["POST"]),
+        Route(USERS + "/{id:id}", user_detail, methods=["GET"]),
+        Route(USERS + "/{id:id}", update_user, methods=["POST"]),
+        Route(USERS + "/{id:id}/enable", switch(True), methods=["POST"]),
+        Route(USERS + "/{id:id}/disable", switch(False), methods=["POST"]),
+        Route(USERS + "/{id:id}/reset-mfa", reset_mfa, methods=["POST"]),
+        Route(USERS + "/{id:id}/tokens/revoke", revoke_tokens, methods=["POST"]),
+        Route(USERS + "/{id:id}/delete", delete_user, methods=["POST"]),
         Route(ROLES, roles, methods=["GET"]),
         Route(ROLES, create_role, methods=["POST"]),
         Route(ROLES + "/{id}", role_detail, methods=["GET"]),
@@ -314,7 +315,8 @@ def _secret(current: Page, name: str) -> str:
 
 
 def _page_number(raw: str) -> int:
-    return max(1, min(int(raw), 1_000_000)) if raw.isascii() and raw.isdecimal() else 1
+    value = digits_value(raw, 1_000_000)
+    return 1 if value is None else max(1, min(value, 1_000_000))
 
 
 async def _grantable_roles(current: Page) -> list[Role]:

@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from admittance.http.console.core import ENROLL, PREFIX, Console, Page, page
 from admittance.http.console.signin import SESSION_LABEL
+from admittance.http.params import whole_number
 from admittance.identity.model import PresentedCredentials
 from admittance.kernel.errors import PermissionDenied, RateLimited, Unauthenticated
 
@@ -92,7 +93,8 @@ def routes(console: Console) -> list[BaseRoute]:
         if not label:
             return current.redirect(ACCOUNT, ("error", "Give the token a label, so that you recognise it later."))
         days = current.field("days")
-        if not (days.isascii() and days.isdecimal()) or int(days) < 1:
+        lifetime = whole_number(days, 1, 100_000)
+        if lifetime is None:
             return current.redirect(ACCOUNT, ("error", "Choose how long the token lives."))
         password = _secret(current, "password")
         if not password:
@@ -101,7 +103,7 @@ def routes(console: Console) -> list[BaseRoute]:
         sessions, mfa = current.services.sessions, current.services.mfa
         presented = PresentedCredentials(principal.tenant_id, principal.username, password, current.source)
         try:
-            result = await sessions.login(presented, int(days) * 24, label)
+            result = await sessions.login(presented, lifetime * 24, label)
             if result.needs_mfa:
                 otp, backup = _code(current)
                 if otp is None and backup is None:

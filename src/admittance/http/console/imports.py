@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from admittance.devices.bulk.rows import RowStatus
 from admittance.http.console.core import PREFIX, Console, ConsoleError, Page, message_of, page
+from admittance.http.params import whole_number
 from admittance.jobs import Job, JobKind, JobStatus
 from admittance.kernel.errors import InvalidInput, NotFound, PayloadTooLarge
 from admittance.kernel.paging import PageRequest
@@ -44,7 +45,7 @@ def size_text(size: int) -> str:
 
 def _page_number(current: Page) -> int:
     raw = current.query("page", "1")
-    return int(raw) if raw.isascii() and raw.isdecimal() and 0 < int(raw) <= 100_000 else 1
+    return whole_number(raw, 1, 100_000) or 1
 
 
 def percent(job: Job) -> int:

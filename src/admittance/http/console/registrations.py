@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 from admittance.devices.model import RegistrationRequest, RegistrationStatus
 from admittance.devices.registration import NewRegistration, QueuePage
 from admittance.http.console.core import PREFIX, Console, ConsoleError, Page, page
+from admittance.http.params import whole_number
 from admittance.identity.model import SecurityTokenPolicy
 
 BASE = PREFIX + "/registrations"
@@ -80,9 +81,10 @@ class Filters:
 
 def _cursor(text: str) -> tuple[int, str] | None:
     millis, sep, request_id = text.partition(":")
-    if not sep or not (millis.isascii() and millis.isdecimal()) or not request_id:
+    moment = whole_number(millis, 0, 2**63 - 1)
+    if not sep or moment is None or not request_id:
         return None
-    return int(millis), request_id
+    return moment, request_id
 
 
 def _cursor_text(cursor: tuple[int, str]) -> str:

@@ -15,7 +15,7 @@ from admittance.devices.bulk.rows import RowStatus
 from admittance.http.basic_auth import BasicAuthenticator
 from admittance.http.body import path_text
 from admittance.http.compat.cumulocity.media import base_url
-from admittance.http.compat.cumulocity.query import page_request
+from admittance.http.paging import page_request
 from admittance.http.state import AppState
 from admittance.http.upload import read_upload
 from admittance.jobs import Job, JobKind, JobRow, JobStatus
@@ -118,7 +118,7 @@ def routes(state: AppState, auth: BasicAuthenticator) -> list[Route]:
 
     async def list_jobs(request: Request) -> Response:
         principal = await auth.principal(request)
-        page = await state.services.jobs.list_jobs(principal, page_request(request.query_params))
+        page = await state.services.jobs.list_jobs(principal, page_request(request))
         now = state.services.clock.now()
         items = [job_document(job, base(request), now) for job in page.items]
         return _json(_paged(page, "jobs", items, f"{base(request)}{PREFIX}/jobs"))
@@ -135,7 +135,7 @@ def routes(state: AppState, auth: BasicAuthenticator) -> list[Route]:
         if raw_status is not None and raw_status not in RowStatus.__members__:
             raise InvalidInput(f"status must be one of {', '.join(RowStatus.__members__)}", field="status")
         status = RowStatus(raw_status) if raw_status else None
-        page = await state.services.jobs.rows(principal, job_id, status, page_request(request.query_params))
+        page = await state.services.jobs.rows(principal, job_id, status, page_request(request))
         link = f"{base(request)}{PREFIX}/jobs/{job_id}/rows"
         return _json(_paged(page, "rows", [_row_document(row) for row in page.items], link))
 

@@ -15,6 +15,7 @@ from starlette.routing import Route
 from admittance.claiming.token_store import IdentityKey
 from admittance.http.basic_auth import BasicAuthenticator
 from admittance.http.body import path_text, read_body, read_json_object
+from admittance.http.params import query_number
 from admittance.http.state import AppState
 from admittance.kernel.errors import InvalidInput
 
@@ -37,10 +38,12 @@ def _key_document(key: IdentityKey) -> dict[str, Any]:
 
 
 def _page_size(request: Request) -> int:
-    raw = request.query_params.get("pageSize", "100")
-    if not raw.isdigit() or not 1 <= int(raw) <= _MAX_PAGE:
-        raise InvalidInput(f"pageSize must be a whole number from 1 to {_MAX_PAGE}", field="pageSize")
-    return int(raw)
+    size = query_number(request, "pageSize", low=1, high=_MAX_PAGE, refuse=_bad_page_size, strict=True)
+    return 100 if size is None else size
+
+
+def _bad_page_size(_value: str) -> InvalidInput:
+    return InvalidInput(f"pageSize must be a whole number from 1 to {_MAX_PAGE}", field="pageSize")
 
 
 def routes(state: AppState, auth: BasicAuthenticator) -> list[Route]:

@@ -24,7 +24,7 @@ from admittance.http.basic_auth import BasicAuthenticator, client_address
 from admittance.http.body import path_text, read_json_object
 from admittance.http.client_cert import verified_client_certificate
 from admittance.http.compat.cumulocity.media import base_url
-from admittance.http.compat.cumulocity.query import page_request
+from admittance.http.paging import page_request
 from admittance.http.state import AppState
 from admittance.kernel.errors import MalformedInput
 from admittance.kernel.paging import Page
@@ -114,7 +114,7 @@ def routes(state: AppState, auth: BasicAuthenticator) -> list[Route]:
         principal = await auth.principal(request)
         principal.require_request(request.method, request.url.path)
         owner = request.query_params.get("owner") or None
-        page = await state.services.certificates.list_issued(principal, owner, page_request(request.query_params))
+        page = await state.services.certificates.list_issued(principal, owner, page_request(request))
         now = state.services.clock.now()
         items = [issued_document(item, base(request), now) for item in page.items]
         return _json(_paged(page, items, f"{base(request)}{PREFIX}/certificates"))

@@ -15,6 +15,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from admittance.http.params import digits_value, path_number, query
 from admittance.identity.directory_model import (
     Certificate,
     DirectoryUser,
@@ -275,22 +276,23 @@ def timestamp(value: object, key: str) -> datetime | None:
 
 
 def user_id(request: Request) -> int:
-    raw = str(request.path_params["id"])
-    if not raw.isascii() or not raw.isdigit() or int(raw) > _MAX_USER_ID:
-        raise NotFound(f"There is no user with id {raw}", entity="user")
-    return int(raw)
+    return path_number(request, "id", _MAX_USER_ID, _no_such_user)
+
+
+def _no_such_user(raw: str) -> NotFound:
+    return NotFound(f"There is no user with id {raw}", entity="user")
 
 
 # -- query ---------------------------------------------------------------------------------------------
 
 
 def query_int(request: Request, key: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(key)
+    raw = query(request, key)
     if raw is None or raw == "":
         return default
-    if not raw.strip().isdigit():
+    value = digits_value(raw.strip(), high)
+    if value is None:
         raise MalformedInput(f"{key} must be a whole number", field=key)
-    value = int(raw)
     if not low <= value <= high:
         raise MalformedInput(f"{key} must be between {low} and {high}", field=key)
     return value

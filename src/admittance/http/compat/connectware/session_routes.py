@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 from admittance.http.basic_auth import client_address
 from admittance.http.body import read_json_object
 from admittance.http.guard import Guard
+from admittance.http.params import path_number
 from admittance.http.state import AppState
 from admittance.identity import PresentedCredentials
 from admittance.identity.sessions import LoginResult, TokenInfo
@@ -68,10 +69,11 @@ def _required(body: dict[str, Any], name: str) -> str:
 
 
 def _user_id(request: Request) -> int:
-    raw = request.path_params["id"]
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
-        raise NotFound(f"There is no user {raw}", entity="user")
-    return int(raw)
+    return path_number(request, "id", 10**18 - 1, _no_such_user)
+
+
+def _no_such_user(raw: str) -> NotFound:
+    return NotFound(f"There is no user {raw}", entity="user")
 
 
 def routes(state: AppState, guard: Guard) -> list[BaseRoute]:

@@ -14,7 +14,8 @@ from admittance.http.basic_auth import BasicAuthenticator
 from admittance.http.body import path_text, read_json_object
 from admittance.http.compat.cumulocity import media
 from admittance.http.compat.cumulocity import representations as rep
-from admittance.http.compat.cumulocity.query import flag, page_request
+from admittance.http.compat.cumulocity.query import flag
+from admittance.http.paging import page_request
 from admittance.http.state import AppState
 from admittance.kernel.errors import InvalidInput
 
@@ -61,7 +62,7 @@ def routes(state: AppState, auth: BasicAuthenticator) -> list[Route]:
         principal = await auth.principal(request)
         query = dict(request.query_params)
         page = await state.services.inventory.list_managed_objects(
-            principal, inventory_filter(query), page_request(query), with_children=flag(query, "withChildren", True)
+            principal, inventory_filter(query), page_request(request), with_children=flag(query, "withChildren", True)
         )
         url = base(request)
         document = rep.collection(
@@ -105,7 +106,7 @@ def routes(state: AppState, auth: BasicAuthenticator) -> list[Route]:
         principal = await auth.principal(request)
         query = dict(request.query_params)
         mo_id = path_text(request, "id")
-        page = await state.services.inventory.list_child_assets(principal, mo_id, page_request(query))
+        page = await state.services.inventory.list_child_assets(principal, mo_id, page_request(request))
         url = base(request)
         path = f"{COLLECTION_PATH}/{rep.segment(mo_id)}/childAssets"
         document = rep.collection(page, url, path, query, "references", partial(rep.child_asset, url, parse_id(mo_id)))

@@ -17,7 +17,7 @@ from admittance.http.body import path_text, read_json_object
 from admittance.http.compat.cumulocity import media
 from admittance.http.compat.cumulocity import representations as rep
 from admittance.http.compat.cumulocity.errors import not_found
-from admittance.http.compat.cumulocity.query import page_request
+from admittance.http.paging import page_request
 from admittance.http.state import AppState
 from admittance.kernel.errors import AdmittanceError, InvalidInput
 
@@ -107,7 +107,7 @@ def routes(state: AppState, auth: BasicAuthenticator) -> list[Route]:
         if status is not None and status not in RegistrationStatus.__members__:
             raise InvalidInput(f"Unknown status {status}", field="status")
         page = await state.services.registrations.list_requests(
-            principal, page_request(query), RegistrationStatus(status) if status else None
+            principal, page_request(request), RegistrationStatus(status) if status else None
         )
         base = media.base_url(request, public_url)
         document = rep.collection(

@@ -19,12 +19,14 @@ from admittance.claiming.service import ClaimingService
 from admittance.claiming.token import DEVICE_TYPE_NAMES, device_type_label
 from admittance.http.body import parse_json_object, path_text, read_body
 from admittance.http.guard import Guard
+from admittance.http.params import query_number, whole_number
 from admittance.http.state import AppState
 from admittance.kernel.errors import InvalidInput, MalformedInput
 
 MAX_BODY = 2 * 1024 * 1024  # 1000 CSV rows of real tokens are about 250 kB
 DEFAULT_PAGE_LIMIT = 100
 MAX_PAGE_LIMIT = 1000
+MAX_DEVICE_TYPE = 2**31 - 1  # a stored device type is a 32-bit integer
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -92,12 +94,12 @@ def decode_page_token(token: str) -> tuple[int, str]:
 
 
 def page_limit(request: Request) -> int:
-    raw = request.query_params.get("pageLimit")
-    if raw is None:
-        return DEFAULT_PAGE_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE_LIMIT:
-        raise InvalidInput(f"pageLimit must be a number from 1 to {MAX_PAGE_LIMIT}")
-    return int(raw)
+    limit = query_number(request, "pageLimit", low=1, high=MAX_PAGE_LIMIT, refuse=_bad_page_limit, strict=True)
+    return DEFAULT_PAGE_LIMIT if limit is None else limit
+
+
+def _bad_page_limit(_value: str) -> InvalidInput:
+    return InvalidInput(f"pageLimit must be a number from 1 to {MAX_PAGE_LIMIT}")
 
 
 def device_filter(request: Request) -> DeviceFilter:
@@ -118,8 +120,9 @@ def device_filter(request: Request) -> DeviceFilter:
 
 
 def device_type_number(value: str) -> int:
-    if value.isdigit():
-        return int(value)
+    number = whole_number(value, 0, MAX_DEVICE_TYPE)
+    if number is not None:
+        return number
     for number in DEVICE_TYPE_NAMES:
         if device_type_label(number).lower() == value.lower():
             return number

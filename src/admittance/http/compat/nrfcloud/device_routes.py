@@ -12,6 +12,7 @@ from admittance.claiming.device_protocol import MAX_RESPONSE_BYTES
 from admittance.claiming.provisioning import ProvisioningService
 from admittance.http.body import read_body
 from admittance.http.guard import Guard
+from admittance.http.params import query_number
 from admittance.http.state import AppState
 from admittance.kernel.errors import MalformedInput, Unauthenticated, UnsupportedMediaType
 
@@ -27,12 +28,10 @@ def _device_jwt(request: Request) -> str:
 
 
 def _int_param(request: Request, name: str) -> int | None:
-    value = request.query_params.get(name)
-    if value is None or value == "":
-        return None
-    if not value.isdigit() or len(value) > 9:
-        raise MalformedInput(f"{name} must be a non-negative integer", field=name)
-    return int(value)
+    def refuse(_value: str) -> MalformedInput:
+        return MalformedInput(f"{name} must be a non-negative integer", field=name)
+
+    return query_number(request, name, low=0, high=999_999_999, refuse=refuse)
 
 
 def routes(state: AppState, guard: Guard) -> list[BaseRoute]:
