@@ -1,15 +1,18 @@
-"""The ASGI app factory: Starlette at the top, vendor surfaces as plain routes (no per-request
-middleware on the device polling path), one error rendering per surface."""
+"""The ASGI app factory: Starlette at the top, each surface a mount with its own routes and error
+renderer (http/surface.py), and the device polling path on a fast lane past the router.
+
+Routes are built from built services: `create_app(settings, services)` builds them at once; without
+services, the app's lifespan builds the services first, then the routes, and closes both at exit.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import logging
+import traceback
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -21,25 +24,23 @@ from admittance.http import console, errors, native
 from admittance.http.basic_auth import BasicAuthenticator
 from admittance.http.compat import connectware, cumulocity, nrfcloud
 from admittance.http.compat.cumulocity import est_routes
-from admittance.http.compat.cumulocity.registration_routes import Handler
+from admittance.http.params import header
 from admittance.http.state import AppState
+from admittance.http.surface import Endpoint, Surface, endpoints
 from admittance.jobs.runner import stop_task
-from admittance.kernel.errors import AdmittanceError
+from admittance.kernel.errors import AdmittanceError, Unavailable
 from admittance.settings import Settings
-
-log = logging.getLogger("admittance.http")
 
 
 class FastLane:
     """Serves POST on one path without Starlette's router and middleware stack, and hands every
-    other request (and the lifespan) to the app. The device polling endpoint takes it: measured,
-    the stack costs about a fifth of a poll. Errors render exactly as the app renders them."""
+    other request to the app. The device polling endpoint takes it: measured, the stack costs about
+    a fifth of a poll. Errors render exactly as the path's surface renders them."""
 
-    def __init__(self, app: Starlette, path: str, handler: Handler, rendering: errors.ErrorRendering) -> None:
+    def __init__(self, app: Starlette, path: str, endpoint: Endpoint, rendering: errors.Rendering) -> None:
         self.app = app
-        self.state = app.state
         self._path = path
-        self._handler = handler
+        self._endpoint = endpoint
         self._rendering = rendering
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -48,7 +49,7 @@ class FastLane:
             return
         request = Request(scope, receive)
         try:
-            response = await self._handler(request)
+            response = await self._endpoint(request)
         except AdmittanceError as exc:
             response = await self._rendering.domain_error(request, exc)
         except Exception as exc:  # noqa: BLE001 - the last resort: a 500 with a request id only
@@ -56,74 +57,120 @@ class FastLane:
         await response(scope, receive, send)
 
 
-def create_app(settings: Settings, services: Services | None = None) -> FastLane:
-    """The app. Without `services` its lifespan builds them from `settings` and closes them at exit."""
+def serve(services: Services) -> FastLane:
+    """The app for built services: every surface's routes, built from the services they use."""
     state = AppState(services)
     auth = BasicAuthenticator(state)
-    rendering = errors.ErrorRendering(
-        [
-            (est_routes.PREFIX, est_routes.render),
-            *((prefix, cumulocity.render) for prefix in cumulocity.PATH_PREFIXES),
-            *((prefix, connectware.render) for prefix in connectware.PATH_PREFIXES),
-            *((prefix, nrfcloud.render) for prefix in nrfcloud.PATH_PREFIXES),
-            (console.PREFIX, console.render_problem),
-        ],
-        errors.problem_json,
+    polls = cumulocity.surface(state, auth)
+    surfaces = [
+        polls,
+        Surface("est", [est_routes.PREFIX], est_routes.routes(state, auth), est_routes.render),
+        Surface("native", [native.PREFIX], native.routes(state, auth), errors.problem_json),
+        Surface("connectware", connectware.PATH_PREFIXES, connectware.routes(state, auth), connectware.render),
+        Surface("nrfcloud", nrfcloud.PATH_PREFIXES, nrfcloud.routes(state, auth), nrfcloud.render),
+        Surface("console", [console.PREFIX], console.routes(state, auth), console.render_problem),
+    ]
+    app = Starlette(
+        routes=[Route("/", _index, methods=["GET"]), Route("/health", _health(services), methods=["GET"]), *surfaces],
+        exception_handlers=errors.Rendering(errors.problem_json).handlers(),
     )
+    path, endpoint = cumulocity.polling_lane(state, auth)
+    return FastLane(app, path, endpoint, polls.rendering)
+
+
+class Admittance:
+    """The ASGI application. Before its routes exist (a lifespan still building the services) a
+    request gets a 503; the lifespan protocol is answered here, around building and closing."""
+
+    def __init__(self, settings: Settings, services: Services | None = None) -> None:
+        self.settings = settings
+        self.services = services
+        self._owned = services is None
+        self.served: FastLane | None = None if services is None else serve(services)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        served = self.served
+        if served is not None and scope["type"] != "lifespan":
+            await served(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        else:
+            response = errors.problem_json(
+                Request(scope), errors.Problem(503, Unavailable("Starting"), "The server is starting")
+            )
+            await response(scope, receive, send)
+
+    def endpoints(self) -> list[Route]:
+        """Every endpoint route, through the surfaces: what a test walks to reach every route."""
+        if self.served is None:
+            raise RuntimeError("the app has not started")
+        return list(endpoints(self.served.app.routes))
 
     @asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        if services is not None:
+    async def running(self) -> AsyncIterator[None]:
+        """While the server runs: its own services (unless given) and the background job worker."""
+        if not self._owned:
             yield
             return
-        built = await build_services(settings)
-        state.set(built)
-        stop = asyncio.Event()
-        worker = asyncio.create_task(built.runner.run_forever(stop)) if settings.worker else None
+        built = await build_services(self.settings)
         try:
-            yield
+            self.services, self.served = built, serve(built)
+            stop = asyncio.Event()
+            worker = asyncio.create_task(built.runner.run_forever(stop)) if self.settings.worker else None
+            try:
+                yield
+            finally:
+                if worker is not None:
+                    await stop_task(worker, stop)
+                self.services, self.served = None, None
         finally:
-            if worker is not None:
-                await stop_task(worker, stop)
-            state.set(None)
             await built.close()
 
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        await receive()  # lifespan.startup
+        running: AbstractAsyncContextManager[None] = self.running()
+        try:
+            await running.__aenter__()
+        except BaseException:
+            await send({"type": "lifespan.startup.failed", "message": traceback.format_exc()})
+            raise
+        await send({"type": "lifespan.startup.complete"})
+        await receive()  # lifespan.shutdown
+        try:
+            await running.__aexit__(None, None, None)
+        except BaseException:
+            await send({"type": "lifespan.shutdown.failed", "message": traceback.format_exc()})
+            raise
+        await send({"type": "lifespan.shutdown.complete"})
+
+
+def create_app(settings: Settings, services: Services | None = None) -> Admittance:
+    """The app. Without `services` its lifespan builds them from `settings` and closes them at exit."""
+    return Admittance(settings, services)
+
+
+def _health(services: Services) -> Endpoint:
+    database = services.database
+
     async def health(_request: Request) -> Response:
-        await state.services.database.fetch_one("SELECT 1 AS ok")
+        await database.fetch_one("SELECT 1 AS ok")
         return JSONResponse({"status": "UP", "version": __version__})
 
-    async def index(request: Request) -> Response:
-        if "text/html" in request.headers.get("accept", ""):
-            return RedirectResponse(console.PREFIX + "/", status_code=303)  # a browser: the console
-        return JSONResponse(
-            {
-                "name": "Admittance",
-                "version": __version__,
-                "apis": {
-                    "cumulocity": "/devicecontrol/newDeviceRequests",
-                    "connectware": "/api/session",
-                    "admittance": native.PREFIX + "/jobs",
-                },
-                "console": console.PREFIX + "/",
-            }
-        )
+    return health
 
-    app = Starlette(
-        routes=[
-            Route("/", index, methods=["GET"]),
-            Route("/health", health, methods=["GET"]),
-            *cumulocity.routes(state, auth),
-            *native.routes(state, auth),
-            *connectware.routes(state, auth),
-            *nrfcloud.routes(state, auth),
-            *console.routes(state, auth),
-        ],
-        exception_handlers={
-            AdmittanceError: rendering.domain_error,
-            HTTPException: rendering.http_error,
-            Exception: rendering.unexpected,
-        },
-        lifespan=lifespan,
+
+async def _index(request: Request) -> Response:
+    if "text/html" in (header(request, "accept") or ""):
+        return RedirectResponse(console.PREFIX + "/", status_code=303)  # a browser: the console
+    return JSONResponse(
+        {
+            "name": "Admittance",
+            "version": __version__,
+            "apis": {
+                "cumulocity": "/devicecontrol/newDeviceRequests",
+                "connectware": "/api/session",
+                "admittance": native.PREFIX + "/jobs",
+            },
+            "console": console.PREFIX + "/",
+        }
     )
-    app.state.admittance = state
-    return FastLane(app, *cumulocity.polling_lane(state, auth), rendering)

@@ -1,12 +1,13 @@
 """Error rendering. One table maps domain error categories to HTTP statuses; each surface renders
-its own body and may override a status. Unexpected exceptions become a 500 with a request id only.
+its own body and may override a status; the surface whose mount routed the request renders its
+errors (http/surface.py). Unexpected exceptions become a 500 with a request id only.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import orjson
@@ -67,19 +68,12 @@ class Problem:
 Renderer = Callable[[Request, Problem], Response]
 
 
-class ErrorRendering:
-    """Chooses the renderer by path prefix, so each vendor's paths answer in that vendor's shape."""
+class Rendering:
+    """The exception handlers of one surface: every error raised below its mount (a domain error, an
+    unknown path or method, a crash) becomes a `Problem` rendered by that surface's renderer."""
 
-    def __init__(self, by_prefix: Sequence[tuple[str, Renderer]], default: Renderer) -> None:
-        self._by_prefix = tuple(by_prefix)
-        self._default = default
-
-    def render(self, request: Request, problem: Problem) -> Response:
-        path: str = request.scope["path"]
-        for prefix, renderer in self._by_prefix:
-            if path.startswith(prefix):
-                return renderer(request, problem)
-        return self._default(request, problem)
+    def __init__(self, render: Renderer) -> None:
+        self.render = render
 
     async def domain_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, AdmittanceError)
@@ -94,9 +88,13 @@ class ErrorRendering:
         log.error("unexpected error, request id %s, %s %s", request_id, request.method, request.url.path, exc_info=exc)
         return self.render(request, Problem(500, None, f"Internal error; request id {request_id}", request_id))
 
+    def handlers(self) -> dict[type[Exception], Callable[[Request, Exception], Awaitable[Response]]]:
+        """Looked up by the exception's MRO (Starlette's rule), so the most specific class wins."""
+        return {AdmittanceError: self.domain_error, HTTPException: self.http_error, Exception: self.unexpected}
+
 
 def problem_json(request: Request, problem: Problem) -> Response:
-    """RFC 9457 problem details, for paths that belong to no vendor."""
+    """RFC 9457 problem details: our own API's errors, and those of paths that belong to no surface."""
     body = {
         "type": "about:blank",
         "title": _TITLES.get(problem.status, "Error"),

@@ -27,7 +27,9 @@ from admittance.bootstrap import Services
 from admittance.http.basic_auth import BasicAuthenticator, client_address
 from admittance.http.console.cookies import ConsoleCookies
 from admittance.http.errors import Problem, status_of
+from admittance.http.params import whole_number
 from admittance.http.state import AppState
+from admittance.http.surface import surface_of
 from admittance.kernel.errors import AdmittanceError, PermissionDenied, RateLimited, Unauthenticated
 from admittance.kernel.principal import Principal
 
@@ -227,10 +229,10 @@ class Page:
 
     def page_number(self, most: int = 100_000) -> int:
         """The `page` query parameter (1 when absent); anything but a whole number from 1 is a 400."""
-        text = self.query("page") or "1"
-        if not (text.isascii() and text.isdecimal()) or not 1 <= int(text) <= most:
+        number = whole_number(self.query("page") or "1", 1, most)
+        if number is None:
             raise ConsoleError(400, "The page number must be a whole number from 1.")
-        return int(text)
+        return number
 
     def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         nav = tuple(item for item in NAV if item.needs is None or self.can(*item.needs))
@@ -255,7 +257,7 @@ def _page_of(request: Request) -> str:
     path = request.url.path
     while path.startswith(PREFIX + "/"):
         scope = {"type": "http", "path": path, "method": "GET", "root_path": ""}
-        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+        if any(route.matches(scope)[0] is Match.FULL for route in surface_of(request).routes):
             return path
         path = path.rsplit("/", 1)[0]
     return PREFIX + "/"

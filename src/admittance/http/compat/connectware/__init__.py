@@ -19,7 +19,7 @@ from admittance.http.compat.connectware.errors import render
 from admittance.http.guard import Guard
 from admittance.http.state import AppState
 
-PATH_PREFIXES = ("/api/",)
+PATH_PREFIXES = ("/api",)
 
 
 def routes(state: AppState, auth: BasicAuthenticator) -> list[BaseRoute]:

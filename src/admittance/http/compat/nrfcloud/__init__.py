@@ -10,7 +10,7 @@ from admittance.http.compat.nrfcloud.errors import render
 from admittance.http.guard import Guard
 from admittance.http.state import AppState
 
-PATH_PREFIXES = ("/v1/",)
+PATH_PREFIXES = ("/v1",)
 
 
 def routes(state: AppState, auth: BasicAuthenticator) -> list[BaseRoute]:
