@@ -9,7 +9,7 @@ import base64
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_PASSWORD
+from tests.support.credentials import ADMIN_PASSWORD
 
 SUPERSCRIPT_TWO = "\u00b2"
 ARABIC_THREE = "\u0663"

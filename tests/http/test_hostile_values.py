@@ -34,8 +34,9 @@ from admittance.bootstrap import Services, build_services, first_start
 from admittance.http.app import Admittance, create_app
 from admittance.settings import Settings
 from admittance.storage.location import DatabaseLocation
-from tests.conftest import ADMIN_PASSWORD, with_settings
 from tests.support.console import ConsoleClient, csrf_of
+from tests.support.credentials import ADMIN_PASSWORD
+from tests.support.settings import with_settings
 
 HOSTILE = (
     "\u00b2",  # superscript two: str.isdigit() is True, int() refuses it

@@ -574,37 +574,4 @@ class ProvisioningService:
         return {"serial": issued.serial, "commandId": certificate.id}
 
 
-def command_json(command: ProvisioningCommand) -> dict[str, Any]:
-    return {
-        "id": command.id,
-        "deviceId": command.device_id,
-        "status": command.status.value,
-        "description": command.description,
-        "request": command.request,
-        "response": command.response,
-        "ruleId": command.rule_id,
-        "createdAt": _iso(command.created_at),
-        "updatedAt": _iso(command.updated_at),
-    }
-
-
-def rule_json(rule: ProvisioningRule) -> dict[str, Any]:
-    return {
-        "id": rule.id,
-        "name": rule.name,
-        "description": rule.description,
-        "active": rule.state == RuleState.ACTIVE,
-        "state": rule.state.value,
-        "commands": rule.commands,
-        "tags": rule.tags,
-        "signCsr": rule.sign_csr,
-        "createdAt": _iso(rule.created_at),
-        "updatedAt": _iso(rule.updated_at),
-    }
-
-
-def _iso(moment: Any) -> str:
-    return str(moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"))
-
-
-__all__ = ["ProvisioningService", "command_json", "rule_json"]
+__all__ = ["ProvisioningService"]

@@ -22,8 +22,10 @@ from admittance import __version__
 from admittance.bootstrap import Services, build_services
 from admittance.http import console, errors, native
 from admittance.http.basic_auth import BasicAuthenticator
+from admittance.http.client_cert import ClientCertificates
 from admittance.http.compat import connectware, cumulocity, nrfcloud
 from admittance.http.compat.cumulocity import est_routes
+from admittance.http.guard import Guard
 from admittance.http.params import header
 from admittance.http.state import AppState
 from admittance.http.surface import Endpoint, Surface, endpoints
@@ -59,23 +61,28 @@ class FastLane:
 
 def serve(services: Services) -> FastLane:
     """The app for built services: every surface's routes, built from the services they use."""
-    state = AppState(services)
-    auth = BasicAuthenticator(state)
-    polls = cumulocity.surface(state, auth)
+    settings = services.settings
+    client_certificates = ClientCertificates(settings)
+    auth = BasicAuthenticator(
+        services.identity, services.sessions, services.certificates, client_certificates, settings.default_tenant
+    )
+    state = AppState(services)  # for the surfaces still reading every service from it
+    polls = cumulocity.surface(services, auth)
     surfaces = [
         polls,
-        Surface("est", [est_routes.PREFIX], est_routes.routes(state, auth), est_routes.render),
-        Surface("native", [native.PREFIX], native.routes(state, auth), errors.problem_json),
+        est_routes.surface(services.est, services.identity, client_certificates),
+        native.surface(services, auth, client_certificates),
         Surface("connectware", connectware.PATH_PREFIXES, connectware.routes(state, auth), connectware.render),
-        Surface("nrfcloud", nrfcloud.PATH_PREFIXES, nrfcloud.routes(state, auth), nrfcloud.render),
+        nrfcloud.surface(services, Guard(auth)),
         Surface("console", [console.PREFIX], console.routes(state, auth), console.render_problem),
     ]
     app = Starlette(
         routes=[Route("/", _index, methods=["GET"]), Route("/health", _health(services), methods=["GET"]), *surfaces],
         exception_handlers=errors.Rendering(errors.problem_json).handlers(),
     )
-    path, endpoint = cumulocity.polling_lane(state, auth)
-    return FastLane(app, path, endpoint, polls.rendering)
+    return FastLane(
+        app, cumulocity.CREDENTIALS_PATH, polls.endpoint("POST", cumulocity.CREDENTIALS_PATH), polls.rendering
+    )
 
 
 class Admittance:

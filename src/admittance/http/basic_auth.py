@@ -19,11 +19,12 @@ import binascii
 import re
 import time
 from dataclasses import dataclass
+from typing import NoReturn, Protocol
 
 from starlette.requests import Request
 
-from admittance.http.client_cert import verified_client_certificate
-from admittance.http.state import AppState
+from admittance.http.client_cert import ClientCertificates
+from admittance.http.params import has_header, header
 from admittance.identity import PresentedCredentials
 from admittance.identity.sessions import TokenSession, looks_like_token
 from admittance.kernel.errors import PermissionDenied
@@ -48,12 +49,12 @@ class Caller:
 
 def presented_token(request: Request) -> str | None:
     """The API token of the Authorization header (Bearer, or plain with the token prefix), if any."""
-    header = request.headers.get("authorization", "").strip()
-    scheme, _, rest = header.partition(" ")
+    sent = (header(request, "authorization") or "").strip()
+    scheme, _, rest = sent.partition(" ")
     if scheme.lower() == "bearer":
         return rest.strip()
-    if looks_like_token(header) and " " not in header:
-        return header
+    if looks_like_token(sent) and " " not in sent:
+        return sent
     return None
 
 
@@ -61,15 +62,44 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+class Identity(Protocol):
+    """What the authenticator needs of the identity context: Basic credentials and tenants."""
+
+    async def authenticate(self, presented: PresentedCredentials) -> Principal: ...
+    async def reject_malformed(self, source: str, reason: str) -> NoReturn: ...
+    async def tenant_exists(self, tenant_id: str) -> bool: ...
+
+
+class Tokens(Protocol):
+    async def session_for_token(self, token: str, source: str) -> TokenSession: ...
+
+
+class CertificateOwners(Protocol):
+    async def principal_for_certificate(self, der: bytes, source: str) -> Principal: ...
+
+
 class BasicAuthenticator:
-    def __init__(self, state: AppState) -> None:
-        self._state = state
+    """Turns a request into its principal: a token, a verified client certificate (only without an
+    Authorization header) or Basic credentials, in that order."""
+
+    def __init__(
+        self,
+        identity: Identity,
+        tokens: Tokens,
+        certificate_owners: CertificateOwners,
+        client_certificates: ClientCertificates,
+        default_tenant: str,
+    ) -> None:
+        self._identity = identity
+        self._tokens = tokens
+        self._certificate_owners = certificate_owners
+        self._client_certificates = client_certificates
+        self._default_tenant = default_tenant
         self._host_tenants: dict[str, tuple[float, str]] = {}
 
     async def presented(self, request: Request) -> PresentedCredentials | None:
         """The credentials in the Authorization header, or None when there are none usable."""
-        header = request.headers.get("authorization", "")
-        scheme, _, encoded = header.partition(" ")
+        scheme, _, encoded = (header(request, "authorization") or "").partition(" ")
         if scheme.lower() != "basic" or not encoded:
             return None
         try:
@@ -87,24 +117,23 @@ class BasicAuthenticator:
     async def presented_or_reject(self, request: Request) -> PresentedCredentials:
         presented = await self.presented(request)
         if presented is None:
-            await self._state.services.identity.reject_malformed(client_address(request), "no usable Basic credentials")
+            await self._identity.reject_malformed(client_address(request), "no usable Basic credentials")
         return presented
 
     async def caller(self, request: Request) -> Caller:
-        services = self._state.services
         # Checked on every request: a proxy's client-certificate header from an untrusted address is
         # refused (403) even when the request also has an Authorization header.
-        certificate = verified_client_certificate(request, services.settings)
+        certificate = self._client_certificates.verified(request)
         token = presented_token(request)
         if token is not None:
-            session = await services.sessions.session_for_token(token, client_address(request))
+            session = await self._tokens.session_for_token(token, client_address(request))
             caller = Caller(session.principal, session)
-        elif certificate is not None and "authorization" not in request.headers:
+        elif certificate is not None and not has_header(request, "authorization"):
             # A verified client certificate authenticates only when no Authorization header is sent.
-            principal = await services.certificates.principal_for_certificate(certificate, client_address(request))
+            principal = await self._certificate_owners.principal_for_certificate(certificate, client_address(request))
             caller = Caller(principal, None)
         else:
-            principal = await self._state.services.identity.authenticate(await self.presented_or_reject(request))
+            principal = await self._identity.authenticate(await self.presented_or_reject(request))
             caller = Caller(principal, None)
         if caller.principal.mfa_enrollment_pending and (request.method, request.url.path) not in ENROLLMENT_ENDPOINTS:
             raise PermissionDenied(ENROLLMENT_REQUIRED)
@@ -121,16 +150,15 @@ class BasicAuthenticator:
         return tenant, username
 
     async def _tenant_from_host(self, request: Request) -> str:
-        host = request.headers.get("host", "").split(":", 1)[0]
+        host = (header(request, "host") or "").split(":", 1)[0]
         label = host.split(".", 1)[0].lower()
         if not _TENANT_LABEL.fullmatch(label):
-            return self._state.services.settings.default_tenant
+            return self._default_tenant
         now = time.monotonic()
         cached = self._host_tenants.get(label)
         if cached is not None and now - cached[0] < _TENANT_CACHE_SECONDS:
             return cached[1]
-        default = self._state.services.settings.default_tenant
-        tenant = label if await self._state.services.identity.tenant_exists(label) else default
+        tenant = label if await self._identity.tenant_exists(label) else self._default_tenant
         if len(self._host_tenants) > 10_000:
             self._host_tenants.clear()
         self._host_tenants[label] = (now, tenant)

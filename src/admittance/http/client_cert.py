@@ -28,6 +28,7 @@ from urllib.parse import unquote
 
 from starlette.requests import Request
 
+from admittance.http.params import header
 from admittance.kernel.errors import MalformedInput, PermissionDenied
 from admittance.settings import Settings
 
@@ -62,7 +63,7 @@ def forwarded_certificate_header(request: Request, settings: Settings) -> str | 
     """The proxy's client-certificate header, if the request carries one; PermissionDenied when the
     connection does not come from a trusted proxy. An empty header ("" returned) means the proxy saw
     no certificate."""
-    value = request.headers.get(settings.client_cert_header)
+    value = header(request, settings.client_cert_header)
     if value is None:
         return None
     peer = request.client.host if request.client else None
@@ -113,3 +114,14 @@ def verified_client_certificate(request: Request, settings: Settings) -> bytes |
     if forwarded is not None:  # behind a proxy, its connection's own certificate is never the device's
         return der_from_header(forwarded) if forwarded else None
     return tls_client_certificate(request.scope)
+
+
+class ClientCertificates:
+    """The source of verified client certificates this server is configured with (the trusted
+    proxies and their header, or the TLS handshake), for the edges that authenticate with them."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    def verified(self, request: Request) -> bytes | None:
+        return verified_client_certificate(request, self._settings)

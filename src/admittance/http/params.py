@@ -46,7 +46,7 @@ def whole_number(text: str, low: int, high: int) -> int | None:
 
 
 def query(request: Request, name: str) -> str | None:
-    """The (first) value of a query parameter, None when absent."""
+    """The value of a query parameter (the last one when it is repeated), None when absent."""
     return request.query_params.get(name)
 
 

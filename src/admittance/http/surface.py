@@ -88,6 +88,15 @@ class Surface(BaseRoute):
         self.router = Router([row.route(access) if isinstance(row, Row) else row for row in rows])
         self._app = ExceptionMiddleware(self.router, handlers=self.rendering.handlers())
 
+    def endpoint(self, method: str, path: str) -> Endpoint:
+        """The endpoint of the public row for `method` on `path` (the app's fast lane serves it
+        without the router, so it must need nothing the router provides)."""
+        for route in self.router.routes:
+            if isinstance(route, Route) and route.path == path and method in (route.methods or ()):
+                found: Endpoint = route.endpoint
+                return found
+        raise LookupError(f"{self.name} has no {method} {path}")
+
     @property
     def routes(self) -> list[BaseRoute]:
         return self.router.routes

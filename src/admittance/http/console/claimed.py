@@ -14,8 +14,8 @@ from starlette.routing import BaseRoute, Route
 from admittance.claiming.model import DeviceFilter, DeviceStatus, TagKind
 from admittance.claiming.provisioning_model import CommandStatus
 from admittance.claiming.token import device_type_label
-from admittance.http.compat.nrfcloud.claiming_routes import decode_page_token, encode_page_token
 from admittance.http.console.core import PREFIX, Console, ConsoleError, Page, page
+from admittance.http.paging import decode_after, encode_after
 from admittance.kernel.errors import InvalidInput, MalformedInput
 
 BASE = PREFIX + "/claimed"
@@ -47,7 +47,7 @@ def routes(console: Console) -> list[BaseRoute]:
                 raise ConsoleError(400, "The status filter must be READY or BLOCKED.") from None
         after_text = current.query("after")
         try:
-            after = decode_page_token(after_text) if after_text else None
+            after = decode_after(after_text) if after_text else None
         except MalformedInput:
             raise ConsoleError(400, "That page link is not valid any more; start again from the first page.") from None
         filters = DeviceFilter(tags=(tag,) if tag else (), status=status)
@@ -57,7 +57,7 @@ def routes(console: Console) -> list[BaseRoute]:
         keep = {key: value for key, value in (("tag", tag), ("status", status_text)) if value}
         next_url = None
         if found.next_after is not None:
-            next_url = f"{BASE}?{urlencode({**keep, 'after': encode_page_token(found.next_after)})}"
+            next_url = f"{BASE}?{urlencode({**keep, 'after': encode_after(found.next_after)})}"
         first_url = f"{BASE}?{urlencode(keep)}" if after is not None else None
         return current.render(
             "claimed.html",

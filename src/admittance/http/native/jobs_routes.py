@@ -9,25 +9,33 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
+from admittance.devices.bulk.engine import BulkImporter
 from admittance.devices.bulk.rows import RowStatus
-from admittance.http.basic_auth import BasicAuthenticator
-from admittance.http.body import path_text
-from admittance.http.compat.cumulocity.media import base_url
-from admittance.http.paging import page_request
-from admittance.http.state import AppState
+from admittance.http.links import Links
+from admittance.http.paging import offset_page, page_request
+from admittance.http.params import path_text, query
+from admittance.http.surface import Row, guarded
+from admittance.http.times import utc_millis_or_none
 from admittance.http.upload import read_upload
 from admittance.jobs import Job, JobKind, JobRow, JobStatus
+from admittance.jobs.service import JobService
+from admittance.kernel.clock import Clock
 from admittance.kernel.errors import InvalidInput
-from admittance.kernel.paging import Page
+from admittance.kernel.principal import Principal
 
 PREFIX = "/admittance/v1"
 JSON = "application/json"
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z") if moment else None
+def routes(jobs: Jobs) -> list[Row]:
+    return [
+        guarded("POST", f"{PREFIX}/device-imports", jobs.submit_import),
+        guarded("GET", f"{PREFIX}/jobs", jobs.list),
+        guarded("GET", f"{PREFIX}/jobs/{{id}}", jobs.get),
+        guarded("GET", f"{PREFIX}/jobs/{{id}}/rows", jobs.rows),
+        guarded("GET", f"{PREFIX}/jobs/{{id}}/failed-rows.csv", jobs.failed_rows),
+    ]
 
 
 def job_document(job: Job, base: str, now: datetime) -> dict[str, Any]:
@@ -58,9 +66,9 @@ def job_document(job: Job, base: str, now: datetime) -> dict[str, Any]:
         "status": job.status.value,
         "tenantId": job.tenant_id,
         "creator": job.creator,
-        "createdAt": _iso(job.created_at),
-        "startedAt": _iso(job.started_at),
-        "finishedAt": _iso(job.finished_at),
+        "createdAt": utc_millis_or_none(job.created_at),
+        "startedAt": utc_millis_or_none(job.started_at),
+        "finishedAt": utc_millis_or_none(job.finished_at),
         "attempts": job.attempts,
         "progress": progress,
     }
@@ -83,77 +91,55 @@ def _row_document(row: JobRow) -> dict[str, Any]:
     return document
 
 
-def _paged(page: Page[Any], key: str, items: list[Any], link: str) -> dict[str, Any]:
-    size, current = page.request.size, page.request.page
-    document: dict[str, Any] = {
-        "self": f"{link}?pageSize={size}&currentPage={current}",
-        key: items,
-        "statistics": {"currentPage": current, "pageSize": size},
-    }
-    if page.total is not None:
-        document["statistics"]["totalElements"] = page.total
-    if page.has_more:
-        document["next"] = f"{link}?pageSize={size}&currentPage={current + 1}"
-    if current > 1:
-        document["prev"] = f"{link}?pageSize={size}&currentPage={current - 1}"
-    return document
-
-
 def _json(document: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(document), status, headers=headers, media_type=JSON)
 
 
-def routes(state: AppState, auth: BasicAuthenticator) -> list[Route]:
-    def base(request: Request) -> str:
-        return base_url(request, state.services.settings.public_url)
+class Jobs:
+    """Background imports and the jobs of the caller's tenant."""
 
-    async def submit_import(request: Request) -> Response:
-        principal = await auth.principal(request)
-        services = state.services
-        services.bulk.authorize(principal)  # before reading a body of up to tens of MB
-        data = await read_upload(request, services.settings.max_manifest_bytes, raw_allowed=True)
-        job = await services.jobs.submit_import(principal, data)
-        document = job_document(job, base(request), services.clock.now())
+    def __init__(
+        self, jobs: JobService, importer: BulkImporter, clock: Clock, links: Links, max_manifest_bytes: int
+    ) -> None:
+        self._jobs = jobs
+        self._importer = importer
+        self._clock = clock
+        self._links = links
+        self._max_manifest_bytes = max_manifest_bytes
+
+    async def submit_import(self, request: Request, principal: Principal) -> Response:
+        self._importer.authorize(principal)  # before reading a body of up to tens of MB
+        data = await read_upload(request, self._max_manifest_bytes, raw_allowed=True)
+        job = await self._jobs.submit_import(principal, data)
+        document = job_document(job, self._links.base(request), self._clock.now())
         return _json(document, 202, {"location": document["self"]})
 
-    async def list_jobs(request: Request) -> Response:
-        principal = await auth.principal(request)
-        page = await state.services.jobs.list_jobs(principal, page_request(request))
-        now = state.services.clock.now()
-        items = [job_document(job, base(request), now) for job in page.items]
-        return _json(_paged(page, "jobs", items, f"{base(request)}{PREFIX}/jobs"))
+    async def list(self, request: Request, principal: Principal) -> Response:
+        page = await self._jobs.list_jobs(principal, page_request(request))
+        now, base = self._clock.now(), self._links.base(request)
+        items = [job_document(job, base, now) for job in page.items]
+        return _json(offset_page(page, f"{base}{PREFIX}/jobs", "jobs", items))
 
-    async def get_job(request: Request) -> Response:
-        principal = await auth.principal(request)
-        job = await state.services.jobs.get(principal, path_text(request, "id"))
-        return _json(job_document(job, base(request), state.services.clock.now()))
+    async def get(self, request: Request, principal: Principal) -> Response:
+        job = await self._jobs.get(principal, path_text(request, "id"))
+        return _json(job_document(job, self._links.base(request), self._clock.now()))
 
-    async def job_rows(request: Request) -> Response:
-        principal = await auth.principal(request)
+    async def rows(self, request: Request, principal: Principal) -> Response:
         job_id = path_text(request, "id")
-        raw_status = request.query_params.get("status")
+        raw_status = query(request, "status")
         if raw_status is not None and raw_status not in RowStatus.__members__:
             raise InvalidInput(f"status must be one of {', '.join(RowStatus.__members__)}", field="status")
         status = RowStatus(raw_status) if raw_status else None
-        page = await state.services.jobs.rows(principal, job_id, status, page_request(request))
-        link = f"{base(request)}{PREFIX}/jobs/{job_id}/rows"
-        return _json(_paged(page, "rows", [_row_document(row) for row in page.items], link))
+        page = await self._jobs.rows(principal, job_id, status, page_request(request))
+        link = f"{self._links.base(request)}{PREFIX}/jobs/{job_id}/rows"
+        return _json(offset_page(page, link, "rows", [_row_document(row) for row in page.items]))
 
-    async def failed_rows(request: Request) -> Response:
-        principal = await auth.principal(request)
+    async def failed_rows(self, request: Request, principal: Principal) -> Response:
         job_id = path_text(request, "id")
-        text = await state.services.jobs.failed_rows_csv(principal, job_id)
+        text = await self._jobs.failed_rows_csv(principal, job_id)
         return Response(
             text.encode("utf-8-sig"),  # with a BOM, so spreadsheets read the UTF-8 right
             200,
             media_type="text/csv; charset=utf-8",
             headers={"content-disposition": f'attachment; filename="failed-rows-{job_id}.csv"'},
         )
-
-    return [
-        Route(f"{PREFIX}/device-imports", submit_import, methods=["POST"]),
-        Route(f"{PREFIX}/jobs", list_jobs, methods=["GET"]),
-        Route(f"{PREFIX}/jobs/{{id}}", get_job, methods=["GET"]),
-        Route(f"{PREFIX}/jobs/{{id}}/rows", job_rows, methods=["GET"]),
-        Route(f"{PREFIX}/jobs/{{id}}/failed-rows.csv", failed_rows, methods=["GET"]),
-    ]

@@ -18,26 +18,40 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from admittance.http.basic_auth import BasicAuthenticator, client_address
-from admittance.http.body import path_text, read_json_object
-from admittance.http.client_cert import verified_client_certificate
-from admittance.http.compat.cumulocity.media import base_url
-from admittance.http.paging import page_request
-from admittance.http.state import AppState
+from admittance.http.basic_auth import Identity, client_address
+from admittance.http.body import read_json_object
+from admittance.http.client_cert import ClientCertificates
+from admittance.http.fields import Blank, Fields, malformed
+from admittance.http.links import Links
+from admittance.http.paging import offset_page, page_request
+from admittance.http.params import path_text, query
+from admittance.http.surface import Access, Row, guarded, public
+from admittance.http.times import utc_millis_or_none
+from admittance.kernel.clock import Clock
 from admittance.kernel.errors import MalformedInput
-from admittance.kernel.paging import Page
+from admittance.kernel.principal import Principal
 from admittance.pki.csr import parse_csr, public_key_sha256
 from admittance.pki.model import IssuedCertificate
+from admittance.pki.service import CertificateService
 
 PREFIX = "/admittance/v1"
 JSON = "application/json"
 _PUBLIC_CACHE = {"cache-control": "public, max-age=300"}
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z") if moment else None
+def routes(certificates: Certificates, permitted: Access) -> list[Row]:
+    """The CA chain, the CRL and renewal are public (renewal proves possession itself); the issued
+    certificates pass the one permission policy on method and path (`permitted`)."""
+    return [
+        public("GET", f"{PREFIX}/pki/ca.pem", certificates.ca_pem),
+        public("GET", f"{PREFIX}/pki/crl", certificates.crl_der),
+        public("GET", f"{PREFIX}/pki/crl.pem", certificates.crl_pem),
+        guarded("GET", f"{PREFIX}/certificates", certificates.list, permitted),
+        public("POST", f"{PREFIX}/certificates/renew", certificates.renew),
+        guarded("GET", f"{PREFIX}/certificates/{{serial}}", certificates.get, permitted),
+        guarded("POST", f"{PREFIX}/certificates/{{serial}}/revoke", certificates.revoke, permitted),
+    ]
 
 
 def issued_document(issued: IssuedCertificate, base: str, now: datetime) -> dict[str, Any]:
@@ -54,115 +68,99 @@ def issued_document(issued: IssuedCertificate, base: str, now: datetime) -> dict
         "owner": issued.owner,
         "subject": issued.subject,
         "status": status,
-        "notBefore": _iso(issued.not_before),
-        "notAfter": _iso(issued.not_after),
+        "notBefore": utc_millis_or_none(issued.not_before),
+        "notAfter": utc_millis_or_none(issued.not_after),
         "issuedVia": issued.issued_via,
         "fingerprints": {"sha1": issued.sha1, "sha256": issued.sha256},
         "publicKeySha256": issued.public_key_sha256,
-        "revokedAt": _iso(issued.revoked_at),
+        "revokedAt": utc_millis_or_none(issued.revoked_at),
         "revocationReason": issued.revocation_reason,
         "certificate": issued.certificate_pem,
     }
-
-
-def _paged(page: Page[Any], items: list[Any], link: str) -> dict[str, Any]:
-    size, current = page.request.size, page.request.page
-    document: dict[str, Any] = {
-        "self": f"{link}?pageSize={size}&currentPage={current}",
-        "certificates": items,
-        "statistics": {"currentPage": current, "pageSize": size},
-    }
-    if page.total is not None:
-        document["statistics"]["totalElements"] = page.total
-    if page.has_more:
-        document["next"] = f"{link}?pageSize={size}&currentPage={current + 1}"
-    if current > 1:
-        document["prev"] = f"{link}?pageSize={size}&currentPage={current - 1}"
-    return document
 
 
 def _json(document: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(document), status, headers=headers, media_type=JSON)
 
 
-def _text_field(body: dict[str, Any], name: str, *, required: bool) -> str | None:
-    value = body.get(name)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or not value:
-        raise MalformedInput(f"{name} must be a non-empty string", field=name)
-    return value
+FIELDS = Fields(
+    wrong_type=malformed,
+    missing=malformed,
+    not_text="{} must be a non-empty string",
+    required="{} must be a non-empty string",
+    blank=Blank.REFUSED,
+)
 
 
-def routes(state: AppState, auth: BasicAuthenticator) -> list[Route]:
-    def base(request: Request) -> str:
-        return base_url(request, state.services.settings.public_url)
+class Certificates:
+    """The device PKI: its public CA chain and CRL, issued certificates, renewal."""
 
-    async def ca_pem(_request: Request) -> Response:
-        text = await state.services.certificates.ca_pem()
+    def __init__(
+        self,
+        certificates: CertificateService,
+        identity: Identity,
+        client_certificates: ClientCertificates,
+        clock: Clock,
+        links: Links,
+        max_body_bytes: int,
+    ) -> None:
+        self._certificates = certificates
+        self._identity = identity
+        self._client_certificates = client_certificates
+        self._clock = clock
+        self._links = links
+        self._max_body_bytes = max_body_bytes
+
+    async def ca_pem(self, _request: Request) -> Response:
+        text = await self._certificates.ca_pem()
         return Response(text, 200, media_type="application/pem-certificate-chain", headers=_PUBLIC_CACHE)
 
-    async def crl_der(_request: Request) -> Response:
-        der = await state.services.certificates.crl_der()
+    async def crl_der(self, _request: Request) -> Response:
+        der = await self._certificates.crl_der()
         return Response(der, 200, media_type="application/pkix-crl", headers=_PUBLIC_CACHE)
 
-    async def crl_pem(_request: Request) -> Response:
-        text = await state.services.certificates.crl_pem()
+    async def crl_pem(self, _request: Request) -> Response:
+        text = await self._certificates.crl_pem()
         return Response(text, 200, media_type="application/x-pem-file", headers=_PUBLIC_CACHE)
 
-    async def list_certificates(request: Request) -> Response:
-        principal = await auth.principal(request)
-        principal.require_request(request.method, request.url.path)
-        owner = request.query_params.get("owner") or None
-        page = await state.services.certificates.list_issued(principal, owner, page_request(request))
-        now = state.services.clock.now()
-        items = [issued_document(item, base(request), now) for item in page.items]
-        return _json(_paged(page, items, f"{base(request)}{PREFIX}/certificates"))
+    async def list(self, request: Request, principal: Principal) -> Response:
+        owner = query(request, "owner") or None
+        page = await self._certificates.list_issued(principal, owner, page_request(request))
+        now, base = self._clock.now(), self._links.base(request)
+        items = [issued_document(item, base, now) for item in page.items]
+        return _json(offset_page(page, f"{base}{PREFIX}/certificates", "certificates", items))
 
-    async def get_certificate(request: Request) -> Response:
-        principal = await auth.principal(request)
-        principal.require_request(request.method, request.url.path)
-        issued = await state.services.certificates.get_issued(principal, path_text(request, "serial"))
-        return _json(issued_document(issued, base(request), state.services.clock.now()))
+    async def get(self, request: Request, principal: Principal) -> Response:
+        issued = await self._certificates.get_issued(principal, path_text(request, "serial"))
+        return _json(issued_document(issued, self._links.base(request), self._clock.now()))
 
-    async def revoke(request: Request) -> Response:
-        principal = await auth.principal(request)
-        principal.require_request(request.method, request.url.path)
-        body = await read_json_object(request, state.services.settings.max_body_bytes)
-        reason = _text_field(body, "reason", required=False) or "unspecified"
-        issued = await state.services.certificates.revoke(principal, path_text(request, "serial"), reason)
-        return _json(issued_document(issued, base(request), state.services.clock.now()))
+    async def revoke(self, request: Request, principal: Principal) -> Response:
+        body = await read_json_object(request, self._max_body_bytes)
+        reason = FIELDS.text(body, "reason") or "unspecified"
+        issued = await self._certificates.revoke(principal, path_text(request, "serial"), reason)
+        return _json(issued_document(issued, self._links.base(request), self._clock.now()))
 
-    async def renew(request: Request) -> Response:
-        services = state.services
+    async def renew(self, request: Request) -> Response:
         source = client_address(request)
-        holder = verified_client_certificate(request, services.settings)
-        body = await read_json_object(request, services.settings.max_body_bytes)
-        csr_text = _text_field(body, "csr", required=True)
-        assert csr_text is not None
-        csr = parse_csr(csr_text)
+        holder = self._client_certificates.verified(request)
+        body = await read_json_object(request, self._max_body_bytes)
+        csr = parse_csr(FIELDS.required_text(body, "csr"))
         if holder is None:
-            presented = _text_field(body, "certificate", required=False)
-            if presented is None:
-                await services.identity.reject_malformed(source, "renewal without a certificate")
-            assert presented is not None
-            try:
-                certificate = x509.load_pem_x509_certificate(presented.strip().encode("ascii"))
-            except (ValueError, UnicodeEncodeError):
-                raise MalformedInput("certificate must be one PEM certificate", field="certificate") from None
-            if public_key_sha256(certificate.public_key()) != public_key_sha256(csr.public_key()):
-                await services.identity.reject_malformed(source, "renewal with a body certificate and another key")
-            holder = certificate.public_bytes(serialization.Encoding.DER)
-        renewed = await services.certificates.renew(holder, csr, source=source)
-        document = issued_document(renewed, base(request), services.clock.now())
+            holder = await self._holder_in_body(body, csr, source)
+        renewed = await self._certificates.renew(holder, csr, source=source)
+        document = issued_document(renewed, self._links.base(request), self._clock.now())
         return _json(document, 201, {"location": document["self"]})
 
-    return [
-        Route(f"{PREFIX}/pki/ca.pem", ca_pem, methods=["GET"]),
-        Route(f"{PREFIX}/pki/crl", crl_der, methods=["GET"]),
-        Route(f"{PREFIX}/pki/crl.pem", crl_pem, methods=["GET"]),
-        Route(f"{PREFIX}/certificates", list_certificates, methods=["GET"]),
-        Route(f"{PREFIX}/certificates/renew", renew, methods=["POST"]),
-        Route(f"{PREFIX}/certificates/{{serial}}", get_certificate, methods=["GET"]),
-        Route(f"{PREFIX}/certificates/{{serial}}/revoke", revoke, methods=["POST"]),
-    ]
+    async def _holder_in_body(self, body: dict[str, Any], csr: x509.CertificateSigningRequest, source: str) -> bytes:
+        """Without a verified client certificate: the one in the body, when the CSR has its key (the
+        CSR's signature then proves possession of the private key)."""
+        presented = FIELDS.text(body, "certificate")
+        if presented is None:
+            await self._identity.reject_malformed(source, "renewal without a certificate")
+        try:
+            certificate = x509.load_pem_x509_certificate(presented.strip().encode("ascii"))
+        except (ValueError, UnicodeEncodeError):
+            raise MalformedInput("certificate must be one PEM certificate", field="certificate") from None
+        if public_key_sha256(certificate.public_key()) != public_key_sha256(csr.public_key()):
+            await self._identity.reject_malformed(source, "renewal with a body certificate and another key")
+        return certificate.public_bytes(serialization.Encoding.DER)

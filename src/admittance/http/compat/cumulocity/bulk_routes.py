@@ -7,17 +7,21 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from admittance.devices.bulk.engine import ImportReport
+from admittance.devices.bulk.engine import BulkImporter, ImportReport
 from admittance.devices.bulk.rows import RowStatus
-from admittance.http.basic_auth import BasicAuthenticator
 from admittance.http.compat.cumulocity import media
-from admittance.http.state import AppState
+from admittance.http.surface import Row, guarded
 from admittance.http.upload import read_upload
+from admittance.jobs.service import JobService
+from admittance.kernel.principal import Principal
 
 PATH = "/devicecontrol/bulkNewDeviceRequests"
 MEDIA_TYPE = "application/vnd.com.nsn.cumulocity.bulknewdevicerequest+json;charset=UTF-8;ver=0.9"
+
+
+def routes(bulk: BulkNewDeviceRequests) -> list[Row]:
+    return [guarded("POST", PATH, bulk.bulk)]
 
 
 def bulk_result(report: ImportReport) -> dict[str, Any]:
@@ -44,16 +48,17 @@ def bulk_result(report: ImportReport) -> dict[str, Any]:
     }
 
 
-def routes(state: AppState, auth: BasicAuthenticator) -> list[Route]:
-    async def bulk(request: Request) -> Response:
-        principal = await auth.principal(request)
-        importer = state.services.bulk
-        importer.authorize(principal)  # before reading a body of up to tens of MB
-        data = await read_upload(request, state.services.settings.max_manifest_bytes)
-        prepared = await asyncio.to_thread(importer.prepare, principal, data)
-        report = await importer.run(principal, prepared, source="POST " + PATH)
-        await state.services.jobs.after_import(report, principal.username)
+class BulkNewDeviceRequests:
+    def __init__(self, importer: BulkImporter, jobs: JobService, max_manifest_bytes: int) -> None:
+        self._importer = importer
+        self._jobs = jobs
+        self._max_manifest_bytes = max_manifest_bytes
+
+    async def bulk(self, request: Request, principal: Principal) -> Response:
+        self._importer.authorize(principal)  # before reading a body of up to tens of MB
+        data = await read_upload(request, self._max_manifest_bytes)
+        prepared = await asyncio.to_thread(self._importer.prepare, principal, data)
+        report = await self._importer.run(principal, prepared, source="POST " + PATH)
+        await self._jobs.after_import(report, principal.username)
         # Always with a body, Accept or not: the per-row results exist nowhere else.
         return media.json_response(bulk_result(report), 201, MEDIA_TYPE)
-
-    return [Route(PATH, bulk, methods=["POST"])]

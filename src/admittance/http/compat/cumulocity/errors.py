@@ -8,6 +8,7 @@ from starlette.responses import Response
 
 from admittance.http.compat.cumulocity.media import ERROR
 from admittance.http.errors import Problem, retry_after
+from admittance.http.params import header
 from admittance.kernel.errors import (
     Conflict,
     InvalidInput,
@@ -69,6 +70,6 @@ def render(request: Request, problem: Problem) -> Response:
     headers = retry_after(problem)
     if problem.status == 401:
         # @c8y/client sends UseXBasic so that browsers show no login pop-up.
-        scheme = "XBasic" if request.headers.get("usexbasic", "").lower() == "true" else "Basic"
+        scheme = "XBasic" if (header(request, "usexbasic") or "").lower() == "true" else "Basic"
         headers["www-authenticate"] = f'{scheme} realm="Cumulocity"'
     return Response(orjson.dumps(body), problem.status, headers=headers, media_type=ERROR)

@@ -23,21 +23,21 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from admittance.devices.enrollment import EnrollmentAttempt
-from admittance.http.basic_auth import BasicAuthenticator, client_address
+from admittance.devices.enrollment import EnrollmentAttempt, EstService
+from admittance.http.basic_auth import Identity, client_address
 from admittance.http.body import read_body
-from admittance.http.client_cert import verified_client_certificate
+from admittance.http.client_cert import ClientCertificates
 from admittance.http.errors import Problem, retry_after
-from admittance.http.state import AppState
+from admittance.http.params import header, media_type
+from admittance.http.surface import Row, Surface, public
 from admittance.kernel.errors import RateLimited, Unauthenticated, UnsupportedMediaType
 from admittance.pki.csr import MAX_CSR_BYTES
 
-PREFIX = "/.well-known/est/"
-CACERTS = PREFIX + "cacerts"
-SIMPLE_ENROLL = PREFIX + "simpleenroll"
-SIMPLE_REENROLL = PREFIX + "simplereenroll"
+PREFIX = "/.well-known/est"
+CACERTS = PREFIX + "/cacerts"
+SIMPLE_ENROLL = PREFIX + "/simpleenroll"
+SIMPLE_REENROLL = PREFIX + "/simplereenroll"
 PKCS7_MEDIA_TYPE = "application/pkcs7-mime; smime-type=certs-only"
 _CSR_MEDIA_TYPES = frozenset({"application/pkcs10", "application/x-pkcs10", ""})
 _CACERTS_CACHE_SECONDS = 30.0
@@ -49,6 +49,15 @@ ENROLL_UNAUTHORIZED = (
     "or the one-time password is wrong."
 )
 REENROLL_UNAUTHORIZED = "A current client certificate issued by this server is required"
+
+
+def routes(enrollment: Enrollment) -> list[Row]:
+    """EST authenticates with a one-time password or a client certificate, never a user's Basic."""
+    return [
+        public("GET", CACERTS, enrollment.cacerts),
+        public("POST", SIMPLE_ENROLL, enrollment.simpleenroll),
+        public("POST", SIMPLE_REENROLL, enrollment.simplereenroll),
+    ]
 
 
 def pkcs7_body(certificates: list[x509.Certificate]) -> bytes:
@@ -102,8 +111,7 @@ def _error_name(status: int, problem: Problem) -> str:
 def enrollment_attempt(request: Request) -> EnrollmentAttempt | None:
     """Basic `<externalId>:<one-time password>`: the whole user part is the id (no tenant prefix;
     an external id may contain '/'). None when there is no usable Basic header."""
-    header = request.headers.get("authorization", "")
-    scheme, _, encoded = header.partition(" ")
+    scheme, _, encoded = (header(request, "authorization") or "").partition(" ")
     if scheme.lower() != "basic" or not encoded.strip():
         return None
     try:
@@ -117,44 +125,46 @@ def enrollment_attempt(request: Request) -> EnrollmentAttempt | None:
 
 
 async def csr_body(request: Request) -> bytes:
-    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    content_type = media_type(request)
     if content_type not in _CSR_MEDIA_TYPES:
         raise UnsupportedMediaType(f"Unsupported media type {content_type}: send application/pkcs10")
     # base64 grows the DER by a third, and line breaks add a little more.
     return await read_body(request, MAX_CSR_BYTES * 2)
 
 
-def routes(state: AppState, auth: BasicAuthenticator) -> list[Route]:
-    del auth  # EST authenticates with a one-time password or a client certificate, not a user's Basic
-    cached: dict[str, tuple[float, bytes]] = {}
+class Enrollment:
+    """The EST endpoints: a one-time password or the current certificate, then a CSR."""
 
-    async def cacerts(_request: Request) -> Response:
+    def __init__(self, est: EstService, identity: Identity, client_certificates: ClientCertificates) -> None:
+        self._est = est
+        self._identity = identity
+        self._client_certificates = client_certificates
+        self._cacerts: tuple[float, bytes] | None = None
+
+    async def cacerts(self, _request: Request) -> Response:
         # Unauthenticated and public: the encoded chain is kept briefly so that a flood costs nothing.
         now = time.monotonic()
-        hit = cached.get("body")
+        hit = self._cacerts
         if hit is None or now - hit[0] > _CACERTS_CACHE_SECONDS:
-            hit = (now, pkcs7_body(await state.services.est.ca_certificates()))
-            cached["body"] = hit
+            hit = self._cacerts = (now, pkcs7_body(await self._est.ca_certificates()))
         return Response(hit[1], 200, headers={"content-transfer-encoding": "base64"}, media_type=PKCS7_MEDIA_TYPE)
 
-    async def simpleenroll(request: Request) -> Response:
+    async def simpleenroll(self, request: Request) -> Response:
         attempt = enrollment_attempt(request)
         if attempt is None:
-            await state.services.identity.reject_malformed(client_address(request), "EST: no usable Basic credentials")
+            await self._identity.reject_malformed(client_address(request), "EST: no usable Basic credentials")
         data = await csr_body(request)
-        issued = await state.services.est.enroll(attempt, data)
+        issued = await self._est.enroll(attempt, data)
         return pkcs7_response([issued.certificate()])
 
-    async def simplereenroll(request: Request) -> Response:
-        holder = verified_client_certificate(request, state.services.settings)
+    async def simplereenroll(self, request: Request) -> Response:
+        holder = self._client_certificates.verified(request)
         if holder is None:
-            await state.services.identity.reject_malformed(client_address(request), "EST: no client certificate")
+            await self._identity.reject_malformed(client_address(request), "EST: no client certificate")
         data = await csr_body(request)
-        issued = await state.services.est.reenroll(holder, data, client_address(request))
+        issued = await self._est.reenroll(holder, data, client_address(request))
         return pkcs7_response([issued.certificate()])
 
-    return [
-        Route(CACERTS, cacerts, methods=["GET"]),
-        Route(SIMPLE_ENROLL, simpleenroll, methods=["POST"]),
-        Route(SIMPLE_REENROLL, simplereenroll, methods=["POST"]),
-    ]
+
+def surface(est: EstService, identity: Identity, client_certificates: ClientCertificates) -> Surface:
+    return Surface("est", [PREFIX], routes(Enrollment(est, identity, client_certificates)), render)

@@ -7,19 +7,36 @@ from functools import partial
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
+from admittance.devices.inventory import InventoryService
 from admittance.devices.inventory_model import InventoryFilter, parse_id, parse_id_list
-from admittance.http.basic_auth import BasicAuthenticator
-from admittance.http.body import path_text, read_json_object
+from admittance.http.body import read_json_object
 from admittance.http.compat.cumulocity import media
 from admittance.http.compat.cumulocity import representations as rep
-from admittance.http.compat.cumulocity.query import flag
+from admittance.http.links import Links, segment
 from admittance.http.paging import page_request
-from admittance.http.state import AppState
+from admittance.http.params import path_text, query_flag, query_items
+from admittance.http.surface import Row, guarded
 from admittance.kernel.errors import InvalidInput
+from admittance.kernel.principal import Principal
 
 COLLECTION_PATH = "/inventory/managedObjects"
+ITEM_PATH = COLLECTION_PATH + "/{id}"
+
+
+def routes(objects: ManagedObjects) -> list[Row]:
+    return [
+        guarded("GET", COLLECTION_PATH, objects.list),
+        guarded("POST", COLLECTION_PATH, objects.create),
+        guarded("GET", ITEM_PATH, objects.get),
+        guarded("PUT", ITEM_PATH, objects.update),
+        guarded("DELETE", ITEM_PATH, objects.delete),
+        guarded("GET", ITEM_PATH + "/childAssets", objects.list_child_assets),
+        guarded("POST", ITEM_PATH + "/childAssets", objects.assign_child_asset),
+        guarded("DELETE", ITEM_PATH + "/childAssets/{child_id}", objects.unassign_child_asset),
+    ]
+
+
 _QUERY_LANGUAGE = ("query", "q")
 
 
@@ -54,67 +71,67 @@ def inventory_filter(query: Mapping[str, str]) -> InventoryFilter:
     )
 
 
-def routes(state: AppState, auth: BasicAuthenticator) -> list[Route]:
-    def base(request: Request) -> str:
-        return media.base_url(request, state.services.settings.public_url)
+class ManagedObjects:
+    """The device registry: devices and groups, their fragments and their child assets."""
 
-    async def list_managed_objects(request: Request) -> Response:
-        principal = await auth.principal(request)
-        query = dict(request.query_params)
-        page = await state.services.inventory.list_managed_objects(
-            principal, inventory_filter(query), page_request(request), with_children=flag(query, "withChildren", True)
+    def __init__(self, inventory: InventoryService, links: Links, max_body_bytes: int) -> None:
+        self._inventory = inventory
+        self._links = links
+        self._max_body_bytes = max_body_bytes
+
+    async def list(self, request: Request, principal: Principal) -> Response:
+        query = query_items(request)
+        page = await self._inventory.list_managed_objects(
+            principal,
+            inventory_filter(query),
+            page_request(request),
+            with_children=_flag(request, "withChildren", True),
         )
-        url = base(request)
+        url = self._links.base(request)
         document = rep.collection(
             page, url, COLLECTION_PATH, query, "managedObjects", partial(rep.managed_object, base=url)
         )
         return media.json_response(document, 200, media.MANAGED_OBJECT_COLLECTION)
 
-    async def create_managed_object(request: Request) -> Response:
-        principal = await auth.principal(request)
-        body = await read_json_object(request, state.services.settings.max_body_bytes)
-        created = await state.services.inventory.create_managed_object(principal, body)
-        document = rep.managed_object(created, base(request))
+    async def create(self, request: Request, principal: Principal) -> Response:
+        body = await read_json_object(request, self._max_body_bytes)
+        created = await self._inventory.create_managed_object(principal, body)
+        document = rep.managed_object(created, self._links.base(request))
         return media.created_or_updated(request, document, 201, media.MANAGED_OBJECT, {"location": document["self"]})
 
-    async def get_managed_object(request: Request) -> Response:
-        principal = await auth.principal(request)
-        with_children = flag(request.query_params, "withChildren", True)
-        found = await state.services.inventory.get_managed_object(
+    async def get(self, request: Request, principal: Principal) -> Response:
+        with_children = _flag(request, "withChildren", True)
+        found = await self._inventory.get_managed_object(
             principal, path_text(request, "id"), with_children=with_children
         )
-        return media.json_response(rep.managed_object(found, base(request)), 200, media.MANAGED_OBJECT)
+        return media.json_response(rep.managed_object(found, self._links.base(request)), 200, media.MANAGED_OBJECT)
 
-    async def update_managed_object(request: Request) -> Response:
-        principal = await auth.principal(request)
-        body = await read_json_object(request, state.services.settings.max_body_bytes)
-        updated = await state.services.inventory.update_managed_object(principal, path_text(request, "id"), body)
-        return media.created_or_updated(request, rep.managed_object(updated, base(request)), 200, media.MANAGED_OBJECT)
+    async def update(self, request: Request, principal: Principal) -> Response:
+        body = await read_json_object(request, self._max_body_bytes)
+        updated = await self._inventory.update_managed_object(principal, path_text(request, "id"), body)
+        document = rep.managed_object(updated, self._links.base(request))
+        return media.created_or_updated(request, document, 200, media.MANAGED_OBJECT)
 
-    async def delete_managed_object(request: Request) -> Response:
-        principal = await auth.principal(request)
-        query = request.query_params
-        await state.services.inventory.delete_managed_object(
+    async def delete(self, request: Request, principal: Principal) -> Response:
+        await self._inventory.delete_managed_object(
             principal,
             path_text(request, "id"),
-            cascade=flag(query, "cascade", False) or flag(query, "forceCascade", False),
-            with_device_user=flag(query, "withDeviceUser", False),
+            cascade=_flag(request, "cascade", False) or _flag(request, "forceCascade", False),
+            with_device_user=_flag(request, "withDeviceUser", False),
         )
         return Response(status_code=204)
 
-    async def list_child_assets(request: Request) -> Response:
-        principal = await auth.principal(request)
-        query = dict(request.query_params)
+    async def list_child_assets(self, request: Request, principal: Principal) -> Response:
         mo_id = path_text(request, "id")
-        page = await state.services.inventory.list_child_assets(principal, mo_id, page_request(request))
-        url = base(request)
-        path = f"{COLLECTION_PATH}/{rep.segment(mo_id)}/childAssets"
-        document = rep.collection(page, url, path, query, "references", partial(rep.child_asset, url, parse_id(mo_id)))
+        page = await self._inventory.list_child_assets(principal, mo_id, page_request(request))
+        url = self._links.base(request)
+        path = f"{COLLECTION_PATH}/{segment(mo_id)}/childAssets"
+        item = partial(rep.child_asset, url, parse_id(mo_id))
+        document = rep.collection(page, url, path, query_items(request), "references", item)
         return media.json_response(document, 200, media.MANAGED_OBJECT_REFERENCE_COLLECTION)
 
-    async def assign_child_asset(request: Request) -> Response:
-        principal = await auth.principal(request)
-        body = await read_json_object(request, state.services.settings.max_body_bytes)
+    async def assign_child_asset(self, request: Request, principal: Principal) -> Response:
+        body = await read_json_object(request, self._max_body_bytes)
         target = body.get("managedObject")
         child_id = target.get("id") if isinstance(target, dict) else None
         if isinstance(child_id, int) and not isinstance(child_id, bool):
@@ -122,26 +139,21 @@ def routes(state: AppState, auth: BasicAuthenticator) -> list[Route]:
         if not isinstance(child_id, str):
             raise InvalidInput("Following mandatory fields should be included: managedObject.id", field="managedObject")
         mo_id = path_text(request, "id")
-        child = await state.services.inventory.assign_child_asset(principal, mo_id, child_id)
-        document = rep.child_asset(base(request), parse_id(mo_id), child)
+        child = await self._inventory.assign_child_asset(principal, mo_id, child_id)
+        document = rep.child_asset(self._links.base(request), parse_id(mo_id), child)
         headers = {"location": document["self"]}
         return media.created_or_updated(request, document, 201, media.MANAGED_OBJECT_REFERENCE, headers)
 
-    async def unassign_child_asset(request: Request) -> Response:
-        principal = await auth.principal(request)
-        await state.services.inventory.unassign_child_asset(
-            principal, path_text(request, "id"), path_text(request, "child_id")
-        )
+    async def unassign_child_asset(self, request: Request, principal: Principal) -> Response:
+        await self._inventory.unassign_child_asset(principal, path_text(request, "id"), path_text(request, "child_id"))
         return Response(status_code=204)
 
-    item = COLLECTION_PATH + "/{id}"
-    return [
-        Route(COLLECTION_PATH, list_managed_objects, methods=["GET"]),
-        Route(COLLECTION_PATH, create_managed_object, methods=["POST"]),
-        Route(item, get_managed_object, methods=["GET"]),
-        Route(item, update_managed_object, methods=["PUT"]),
-        Route(item, delete_managed_object, methods=["DELETE"]),
-        Route(item + "/childAssets", list_child_assets, methods=["GET"]),
-        Route(item + "/childAssets", assign_child_asset, methods=["POST"]),
-        Route(item + "/childAssets/{child_id}", unassign_child_asset, methods=["DELETE"]),
-    ]
+
+def _flag(request: Request, name: str, default: bool) -> bool:
+    """true or false in any case; absent or empty is the default."""
+    found = query_flag(request, name, default=default, refuse=lambda _value: _not_a_flag(name))
+    return default if found is None else found
+
+
+def _not_a_flag(name: str) -> InvalidInput:
+    return InvalidInput(f"{name} must be true or false", field=name)

@@ -8,6 +8,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from admittance.http.params import header
+
 _VENDOR = "application/vnd.com.nsn.cumulocity.{}+json;charset=UTF-8;ver=0.9"
 
 NEW_DEVICE_REQUEST = _VENDOR.format("newdevicerequest")
@@ -26,7 +28,7 @@ JSON = "application/json"
 
 def wants_body(request: Request) -> bool:
     """POST and PUT answer with a body only when the client sent an Accept header (any value)."""
-    return bool(request.headers.get("accept", "").strip())
+    return bool((header(request, "accept") or "").strip())
 
 
 def json_response(document: Any, status: int, media_type: str, headers: dict[str, str] | None = None) -> Response:
@@ -39,9 +41,3 @@ def created_or_updated(
     if wants_body(request):
         return json_response(document, status, media_type, headers)
     return Response(b"", status, headers=headers)
-
-
-def base_url(request: Request, public_url: str) -> str:
-    if public_url:
-        return public_url.rstrip("/")
-    return f"{request.url.scheme}://{request.headers.get('host') or request.url.netloc}"

@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from typing import Any, TypeVar
-from urllib.parse import quote, urlencode
 
 from admittance.devices import ExternalId, IssuedCredentials, ManagedObject, RegistrationRequest
 from admittance.devices.inventory_model import AssetReference
+from admittance.http.links import segment
+from admittance.http.paging import offset_page
+from admittance.http.times import utc_millis
 from admittance.kernel.paging import Page
 from admittance.kernel.principal import Principal
 
 T = TypeVar("T")
 _RELATIONS = ("childDevices", "childAssets", "childAdditions", "deviceParents", "assetParents", "additionParents")
-
-
-def timestamp(moment: datetime) -> str:
-    """ISO-8601 with milliseconds in UTC, e.g. 2026-11-22T03:48:25.123Z."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def segment(value: str) -> str:
-    return quote(value, safe="")
 
 
 def new_device_request(request: RegistrationRequest, base: str) -> dict[str, Any]:
@@ -32,7 +24,7 @@ def new_device_request(request: RegistrationRequest, base: str) -> dict[str, Any
         "status": request.status.value,
         "owner": request.owner,
         "tenantId": request.tenant_id,
-        "creationTime": timestamp(request.created_at),
+        "creationTime": utc_millis(request.created_at),
         "customProperties": request.custom_properties,
     }
     if request.group_id is not None:
@@ -47,29 +39,19 @@ def new_device_request(request: RegistrationRequest, base: str) -> dict[str, Any
 def collection(
     page: Page[T], base: str, path: str, query: Mapping[str, str], key: str, item: Callable[[T], dict[str, Any]]
 ) -> dict[str, Any]:
-    """A paged collection: `self`, the items under `key`, `statistics`, and `next`/`prev` links that keep
-    the query's filters."""
-    size, current = page.request.size, page.request.page
+    """A paged collection: `self`, the items under `key`, `statistics` (totals when asked for), and
+    `next`/`prev` links that keep the query's filters."""
+    size = page.request.size
 
-    def link(number: int) -> str:
-        return f"{base}{path}?{urlencode({**query, 'pageSize': size, 'currentPage': number})}"
-
-    statistics: dict[str, Any] = {"currentPage": current, "pageSize": size}
-    if page.total is not None:
+    def totals(total: int) -> dict[str, int]:
+        shown: dict[str, int] = {}
         if query.get("withTotalPages", "").lower() == "true":
-            statistics["totalPages"] = (page.total + size - 1) // size
+            shown["totalPages"] = (total + size - 1) // size
         if query.get("withTotalElements", "").lower() == "true":
-            statistics["totalElements"] = page.total
-    document: dict[str, Any] = {
-        "self": link(current),
-        key: [item(entry) for entry in page.items],
-        "statistics": statistics,
-    }
-    if page.has_more:
-        document["next"] = link(current + 1)
-    if current > 1:
-        document["prev"] = link(current - 1)
-    return document
+            shown["totalElements"] = total
+        return shown
+
+    return offset_page(page, f"{base}{path}", key, [item(entry) for entry in page.items], keep=query, totals=totals)
 
 
 def device_credentials(credentials: IssuedCredentials, base: str) -> dict[str, str]:
@@ -106,8 +88,8 @@ def managed_object(mo: ManagedObject, base: str) -> dict[str, Any]:
             "id": str(mo.id),
             "self": self_link,
             "owner": mo.owner,
-            "creationTime": timestamp(mo.created_at),
-            "lastUpdated": timestamp(mo.updated_at),
+            "creationTime": utc_millis(mo.created_at),
+            "lastUpdated": utc_millis(mo.updated_at),
         }
     )
     if mo.name is not None:

@@ -6,22 +6,27 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
 
 from admittance.claiming.device_protocol import MAX_RESPONSE_BYTES
 from admittance.claiming.provisioning import ProvisioningService
 from admittance.http.body import read_body
-from admittance.http.guard import Guard
-from admittance.http.params import query_number
-from admittance.http.state import AppState
+from admittance.http.params import header, media_type, query, query_number
+from admittance.http.surface import Row, public
 from admittance.kernel.errors import MalformedInput, Unauthenticated, UnsupportedMediaType
 
 CBOR = "application/cbor"
 
 
+def routes(device: DeviceProtocol) -> list[Row]:
+    """Public at the door: the service verifies the device's JWT."""
+    return [
+        public("GET", "/v1/provisioning/commands", device.commands),
+        public("POST", "/v1/provisioning/response", device.responses),
+    ]
+
+
 def _device_jwt(request: Request) -> str:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
+    scheme, _, token = (header(request, "authorization") or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("A device JWT is required (Authorization: Bearer <JWT>)", reason="device-jwt-missing")
     return token.strip()
@@ -34,16 +39,16 @@ def _int_param(request: Request, name: str) -> int | None:
     return query_number(request, name, low=0, high=999_999_999, refuse=refuse)
 
 
-def routes(state: AppState, guard: Guard) -> list[BaseRoute]:
-    def service() -> ProvisioningService:
-        return state.services.provisioning
+class DeviceProtocol:
+    def __init__(self, provisioning: ProvisioningService) -> None:
+        self._provisioning = provisioning
 
-    async def commands(request: Request) -> Response:
+    async def commands(self, request: Request) -> Response:
         token = _device_jwt(request)
-        after = request.query_params.get("after") or None
+        after = query(request, "after") or None
         if after is not None and len(after) > 100:
             raise MalformedInput("after must be a correlation id", field="after")
-        body = await service().fetch_commands(
+        body = await self._provisioning.fetch_commands(
             token,
             after=after,
             limit=_int_param(request, "limit"),
@@ -54,16 +59,11 @@ def routes(state: AppState, guard: Guard) -> list[BaseRoute]:
             return Response(status_code=204)
         return Response(body, 200, media_type=CBOR)
 
-    async def responses(request: Request) -> Response:
+    async def responses(self, request: Request) -> Response:
         token = _device_jwt(request)
-        content_type = (request.headers.get("content-type") or CBOR).split(";", 1)[0].strip().lower()
+        content_type = media_type(request) if header(request, "content-type") else CBOR
         if content_type not in (CBOR, "application/octet-stream"):
             raise UnsupportedMediaType(f"Unsupported media type {content_type}: send CBOR (application/cbor)")
         body = await read_body(request, MAX_RESPONSE_BYTES)
-        await service().post_responses(token, body)
+        await self._provisioning.post_responses(token, body)
         return Response(status_code=200)
-
-    return [
-        Route("/v1/provisioning/commands", commands, methods=["GET"]),
-        Route("/v1/provisioning/response", responses, methods=["POST"]),
-    ]

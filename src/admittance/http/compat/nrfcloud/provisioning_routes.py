@@ -3,97 +3,87 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
 
-from admittance.claiming.provisioning import ProvisioningService, command_json, rule_json
-from admittance.http.body import path_text, read_json_object
-from admittance.http.guard import Guard
-from admittance.http.state import AppState
+from admittance.claiming.provisioning import ProvisioningService
+from admittance.http.body import read_json_object
+from admittance.http.compat.nrfcloud.representations import command_json, rule_json
+from admittance.http.params import path_text
+from admittance.http.responses import json_response, no_content
+from admittance.http.surface import Row, guarded
+from admittance.kernel.principal import Principal
+
+COMMANDS = "/v1/claimed-devices/{device_id}/provisioning"
+RULES = "/v1/provisioning-rules"
 
 
-def _json(document: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(document), status, media_type="application/json")
+def routes(provisioning: Provisioning) -> list[Row]:
+    return [
+        guarded("POST", COMMANDS, provisioning.create_command),
+        guarded("GET", COMMANDS, provisioning.list_commands),
+        guarded("DELETE", COMMANDS, provisioning.cancel_pending),
+        guarded("GET", COMMANDS + "/{command_id}", provisioning.get_command),
+        guarded("DELETE", COMMANDS + "/{command_id}", provisioning.cancel_command),
+        guarded("POST", RULES, provisioning.create_rule),
+        guarded("GET", RULES, provisioning.list_rules),
+        guarded("GET", RULES + "/{rule_id}", provisioning.get_rule),
+        guarded("PUT", RULES + "/{rule_id}", provisioning.update_rule),
+        guarded("DELETE", RULES + "/{rule_id}", provisioning.delete_rule),
+        guarded("POST", RULES + "/{rule_id}/activate", provisioning.activate_rule),
+    ]
 
 
-def routes(state: AppState, guard: Guard) -> list[BaseRoute]:
-    def service() -> ProvisioningService:
-        return state.services.provisioning
+class Provisioning:
+    def __init__(self, provisioning: ProvisioningService, max_body_bytes: int) -> None:
+        self._provisioning = provisioning
+        self._max_body_bytes = max_body_bytes
 
-    def max_bytes() -> int:
-        return state.services.settings.max_body_bytes
+    async def create_command(self, request: Request, principal: Principal) -> Response:
+        body = await read_json_object(request, self._max_body_bytes)
+        command = await self._provisioning.create_command(principal, path_text(request, "device_id"), body)
+        return json_response(command_json(command), 201)
 
-    async def create_command(request: Request) -> Response:
-        principal = await guard.permitted(request)
-        body = await read_json_object(request, max_bytes())
-        command = await service().create_command(principal, path_text(request, "device_id"), body)
-        return _json(command_json(command), 201)
+    async def list_commands(self, request: Request, principal: Principal) -> Response:
+        commands = await self._provisioning.list_commands(principal, path_text(request, "device_id"))
+        return json_response({"items": [command_json(c) for c in commands], "total": len(commands)})
 
-    async def list_commands(request: Request) -> Response:
-        principal = await guard.permitted(request)
-        commands = await service().list_commands(principal, path_text(request, "device_id"))
-        return _json({"items": [command_json(c) for c in commands], "total": len(commands)})
+    async def cancel_pending(self, request: Request, principal: Principal) -> Response:
+        await self._provisioning.cancel_pending(principal, path_text(request, "device_id"))
+        return no_content()
 
-    async def cancel_pending(request: Request) -> Response:
-        principal = await guard.permitted(request)
-        await service().cancel_pending(principal, path_text(request, "device_id"))
-        return Response(status_code=204)
-
-    async def get_command(request: Request) -> Response:
-        principal = await guard.permitted(request)
-        command = await service().get_command(
+    async def get_command(self, request: Request, principal: Principal) -> Response:
+        command = await self._provisioning.get_command(
             principal, path_text(request, "device_id"), path_text(request, "command_id")
         )
-        return _json(command_json(command))
+        return json_response(command_json(command))
 
-    async def cancel_command(request: Request) -> Response:
-        principal = await guard.permitted(request)
-        await service().cancel_command(principal, path_text(request, "device_id"), path_text(request, "command_id"))
-        return Response(status_code=204)
+    async def cancel_command(self, request: Request, principal: Principal) -> Response:
+        device_id, command_id = path_text(request, "device_id"), path_text(request, "command_id")
+        await self._provisioning.cancel_command(principal, device_id, command_id)
+        return no_content()
 
-    async def create_rule(request: Request) -> Response:
-        principal = await guard.permitted(request)
-        body = await read_json_object(request, max_bytes())
-        return _json(rule_json(await service().create_rule(principal, body)), 201)
+    async def create_rule(self, request: Request, principal: Principal) -> Response:
+        body = await read_json_object(request, self._max_body_bytes)
+        return json_response(rule_json(await self._provisioning.create_rule(principal, body)), 201)
 
-    async def list_rules(request: Request) -> Response:
-        principal = await guard.permitted(request)
-        rules = await service().list_rules(principal)
-        return _json({"items": [rule_json(r) for r in rules], "total": len(rules)})
+    async def list_rules(self, _request: Request, principal: Principal) -> Response:
+        rules = await self._provisioning.list_rules(principal)
+        return json_response({"items": [rule_json(r) for r in rules], "total": len(rules)})
 
-    async def get_rule(request: Request) -> Response:
-        principal = await guard.permitted(request)
-        return _json(rule_json(await service().get_rule(principal, path_text(request, "rule_id"))))
+    async def get_rule(self, request: Request, principal: Principal) -> Response:
+        return json_response(rule_json(await self._provisioning.get_rule(principal, path_text(request, "rule_id"))))
 
-    async def update_rule(request: Request) -> Response:
-        principal = await guard.permitted(request)
-        body = await read_json_object(request, max_bytes())
-        return _json(rule_json(await service().update_rule(principal, path_text(request, "rule_id"), body)))
+    async def update_rule(self, request: Request, principal: Principal) -> Response:
+        body = await read_json_object(request, self._max_body_bytes)
+        rule = await self._provisioning.update_rule(principal, path_text(request, "rule_id"), body)
+        return json_response(rule_json(rule))
 
-    async def delete_rule(request: Request) -> Response:
-        principal = await guard.permitted(request)
-        await service().delete_rule(principal, path_text(request, "rule_id"))
-        return Response(status_code=204)
+    async def delete_rule(self, request: Request, principal: Principal) -> Response:
+        await self._provisioning.delete_rule(principal, path_text(request, "rule_id"))
+        return no_content()
 
-    async def activate_rule(request: Request) -> Response:
-        principal = await guard.permitted(request)
-        return _json(rule_json(await service().activate_rule(principal, path_text(request, "rule_id"))))
-
-    device = "/v1/claimed-devices/{device_id}/provisioning"
-    return [
-        Route(device, create_command, methods=["POST"]),
-        Route(device, list_commands, methods=["GET"]),
-        Route(device, cancel_pending, methods=["DELETE"]),
-        Route(device + "/{command_id}", get_command, methods=["GET"]),
-        Route(device + "/{command_id}", cancel_command, methods=["DELETE"]),
-        Route("/v1/provisioning-rules", create_rule, methods=["POST"]),
-        Route("/v1/provisioning-rules", list_rules, methods=["GET"]),
-        Route("/v1/provisioning-rules/{rule_id}", get_rule, methods=["GET"]),
-        Route("/v1/provisioning-rules/{rule_id}", update_rule, methods=["PUT"]),
-        Route("/v1/provisioning-rules/{rule_id}", delete_rule, methods=["DELETE"]),
-        Route("/v1/provisioning-rules/{rule_id}/activate", activate_rule, methods=["POST"]),
-    ]
+    async def activate_rule(self, request: Request, principal: Principal) -> Response:
+        return json_response(
+            rule_json(await self._provisioning.activate_rule(principal, path_text(request, "rule_id")))
+        )
