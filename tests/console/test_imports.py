@@ -199,10 +199,15 @@ async def test_an_upload_needs_a_file_within_the_size_limit(admin_console: Conso
     empty = await _upload(admin_console, b"", name="")
     assert empty.status_code == 303
     assert "Choose a CSV file" in (await admin_console.get("/console/imports")).text
+    # The limit is a setting, read when the app is built: an app with a small one.
     services.settings = with_settings(services.settings, max_manifest_bytes=1024)
-    big = await _upload(admin_console, b"ID;CREDENTIALS\n" + b"x" * 2000)
-    assert big.status_code == 303
-    assert "larger than the limit of 1 KB" in (await admin_console.get(big.headers["location"])).text
+    transport = httpx.ASGITransport(app=create_app(services.settings, services), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as http:
+        small = ConsoleClient(http)
+        assert (await small.sign_in("admin", ADMIN_PASSWORD)).status_code == 303
+        big = await _upload(small, b"ID;CREDENTIALS\n" + b"x" * 2000)
+        assert big.status_code == 303
+        assert "larger than the limit of 1 KB" in (await small.get(big.headers["location"])).text
 
 
 async def test_an_upload_is_bound_to_the_user_who_made_it(

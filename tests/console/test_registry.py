@@ -179,7 +179,7 @@ async def test_the_operator_decides_whether_the_asked_permissions_are_granted(
 async def test_only_the_latest_granted_requests_are_listed(
     admin_console: ConsoleClient, services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import admittance.http.console.certificates as module
+    import admittance.http.console.registry as module
 
     monkeypatch.setattr(module, "GRANTED_SHOWN", 2)
     await services.client_registry.open(ADMIN, 60_000)

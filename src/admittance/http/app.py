@@ -74,7 +74,7 @@ def serve(services: Services) -> FastLane:
         native.surface(services, auth, client_certificates),
         Surface("connectware", connectware.PATH_PREFIXES, connectware.routes(state, auth), connectware.render),
         nrfcloud.surface(services, Guard(auth)),
-        Surface("console", [console.PREFIX], console.routes(state, auth), console.render_problem),
+        console.surface(services, auth),
     ]
     app = Starlette(
         routes=[Route("/", _index, methods=["GET"]), Route("/health", _health(services), methods=["GET"]), *surfaces],

@@ -11,17 +11,30 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import BaseRoute, Route
 
 from admittance.claiming.model import DeviceFilter
+from admittance.claiming.service import ClaimingService
 from admittance.devices.model import RegistrationStatus
-from admittance.devices.registration import DayActivity
+from admittance.devices.registration import DayActivity, RegistrationService
 from admittance.http.console import imports
-from admittance.http.console.core import PREFIX, Console, Page, page
+from admittance.http.console.core import PREFIX
+from admittance.http.console.page import Page, PageRoute
+from admittance.jobs import JobService
 from admittance.kernel.errors import PermissionDenied
 
 DAYS = 14
 REGISTRATIONS = PREFIX + "/registrations"
+REGISTRATIONS_API = "/devicecontrol/newDeviceRequests"
+
+
+def routes(pages: DashboardPage) -> list[PageRoute]:
+    return [PageRoute("GET", PREFIX + "/", pages.dashboard)]
+
+
+async def to_dashboard(_request: Request) -> Response:
+    """`/console` (no slash) is the dashboard too."""
+    return RedirectResponse(PREFIX + "/", status_code=308)
+
 
 # The chart's geometry (SVG user units; the CSS scales it to the card's width).
 WIDTH, HEIGHT = 1180, 260
@@ -121,14 +134,39 @@ def chart(days: list[DayActivity]) -> Chart:
     )
 
 
-async def _stats(current: Page) -> list[Stat]:
-    """The counts this user may see: each only when the roles allow its page (a service that still
-    refuses leaves its count out rather than failing the dashboard)."""
-    services, principal = current.services, current.principal
-    stats: list[Stat] = []
-    if current.can("GET", "/devicecontrol/newDeviceRequests"):
+class DashboardPage:
+    """The dashboard: counts and activity from the registration service, the claimed devices from the
+    claiming service, the unfinished jobs from the job service."""
+
+    def __init__(self, registrations: RegistrationService, claiming: ClaimingService, jobs: JobService) -> None:
+        self._registrations = registrations
+        self._claiming = claiming
+        self._jobs = jobs
+
+    async def dashboard(self, current: Page) -> Response:
+        stats = [*await self._registration_stats(current), *await self._other_stats(current)]
+        activity = None
+        if current.can("GET", REGISTRATIONS_API):
+            with suppress(PermissionDenied):
+                activity = chart(await self._registrations.activity(current.principal, DAYS))
+        return current.render(
+            "dashboard.html",
+            title="Dashboard",
+            stats=stats,
+            chart=activity,
+            days=DAYS,
+            can_register=current.can("POST", REGISTRATIONS_API),
+        )
+
+    # The counts this user may see: each only when the roles allow its page (a service that still
+    # refuses leaves its count out rather than failing the dashboard).
+
+    async def _registration_stats(self, current: Page) -> list[Stat]:
+        stats: list[Stat] = []
+        if not current.can("GET", REGISTRATIONS_API):
+            return stats
         with suppress(PermissionDenied):
-            counts = await services.registrations.counts(principal)
+            counts = await self._registrations.counts(current.principal)
             for status, label in (
                 (RegistrationStatus.WAITING_FOR_CONNECTION, "Waiting for connection"),
                 (RegistrationStatus.PENDING_ACCEPTANCE, "Pending acceptance"),
@@ -137,39 +175,19 @@ async def _stats(current: Page) -> list[Stat]:
             ):
                 href = f"{REGISTRATIONS}?status={status.value}"
                 stats.append(Stat(label, counts[status], href, status.value.lower()))
-            limit = await services.registrations.limit(principal)
+            limit = await self._registrations.limit(current.principal)
             devices = PREFIX + "/devices" if current.can("GET", "/inventory/managedObjects") else REGISTRATIONS
             stats.append(Stat("Devices with credentials", limit.device_count, devices, "devices"))
-    if current.can("GET", "/v1/claimed-devices"):
-        with suppress(PermissionDenied):
-            claimed = await services.claiming.list_devices(principal, DeviceFilter(), None, 1)
-            stats.append(Stat("Claimed devices", claimed.total, PREFIX + "/claimed", "claimed"))
-    if current.can(*imports.READ):
-        with suppress(PermissionDenied):
-            running = await services.jobs.count_unfinished(principal)
-            stats.append(Stat("Jobs queued or running", running, PREFIX + "/imports", "jobs"))
-    return stats
+        return stats
 
-
-def routes(console: Console) -> list[BaseRoute]:
-    @page(console)
-    async def dashboard(current: Page) -> Response:
-        stats = await _stats(current)
-        activity = None
-        if current.can("GET", "/devicecontrol/newDeviceRequests"):
+    async def _other_stats(self, current: Page) -> list[Stat]:
+        stats: list[Stat] = []
+        if current.can("GET", "/v1/claimed-devices"):
             with suppress(PermissionDenied):
-                activity = chart(await current.services.registrations.activity(current.principal, DAYS))
-        return current.render(
-            "dashboard.html",
-            title="Dashboard",
-            stats=stats,
-            chart=activity,
-            days=DAYS,
-            can_register=current.can("POST", "/devicecontrol/newDeviceRequests"),
-        )
-
-    return [Route(PREFIX + "/", dashboard, methods=["GET"]), Route(PREFIX, _to_dashboard, methods=["GET"])]
-
-
-async def _to_dashboard(_request: Request) -> Response:
-    return RedirectResponse(PREFIX + "/", status_code=308)
+                claimed = await self._claiming.list_devices(current.principal, DeviceFilter(), None, 1)
+                stats.append(Stat("Claimed devices", claimed.total, PREFIX + "/claimed", "claimed"))
+        if current.can(*imports.READ):
+            with suppress(PermissionDenied):
+                running = await self._jobs.count_unfinished(current.principal)
+                stats.append(Stat("Jobs queued or running", running, PREFIX + "/imports", "jobs"))
+        return stats

@@ -13,12 +13,11 @@ from typing import Any
 from urllib.parse import urlencode
 
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
 
 from admittance.devices.bulk.rows import RowStatus
-from admittance.http.console.core import PREFIX, Console, ConsoleError, Page, message_of, page
-from admittance.http.params import whole_number
-from admittance.jobs import Job, JobKind, JobStatus
+from admittance.http.console.core import PREFIX, ConsoleError, message_of
+from admittance.http.console.page import Page, PageRoute
+from admittance.jobs import Job, JobKind, JobService, JobStatus
 from admittance.kernel.errors import InvalidInput, NotFound, PayloadTooLarge
 from admittance.kernel.paging import PageRequest
 
@@ -32,6 +31,22 @@ ROWS_PAGE_SIZE = 50
 _ROW_FILTERS = (("", "All kept rows"), ("FAILED", "Failed"), ("CREDENTIAL_UPDATED", "Credentials updated"))
 
 
+def routes(pages: ImportPages) -> list[PageRoute]:
+    staged = BASE + "/staged/{id}"
+    job = BASE + "/{id}"
+    return [
+        PageRoute("GET", BASE, pages.imports, needs=READ),
+        PageRoute("POST", BASE, pages.upload, needs=SUBMIT),
+        PageRoute("GET", BASE + "/list", pages.imports_live, needs=READ, background=True),
+        PageRoute("GET", staged, pages.preview, needs=SUBMIT),
+        PageRoute("POST", staged + "/import", pages.commit, needs=SUBMIT),
+        PageRoute("POST", staged + "/discard", pages.discard, needs=SUBMIT),
+        PageRoute("GET", job, pages.job_page, needs=READ),
+        PageRoute("GET", job + "/live", pages.job_live, needs=READ, background=True),
+        PageRoute("GET", job + "/failed-rows.csv", pages.failed_rows, needs=READ),
+    ]
+
+
 def when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "—"
 
@@ -41,11 +56,6 @@ def size_text(size: int) -> str:
         if size >= scale:
             return f"{size / scale:,.1f}".removesuffix(".0") + f" {unit}"
     return f"{size:,} bytes"
-
-
-def _page_number(current: Page) -> int:
-    raw = current.query("page", "1")
-    return whole_number(raw, 1, 100_000) or 1
 
 
 def percent(job: Job) -> int:
@@ -66,23 +76,32 @@ def _job_view(job: Job) -> dict[str, Any]:
     }
 
 
-async def _read_upload(current: Page) -> tuple[bytes, str]:
-    upload = current.upload("file")
-    if upload is None or not upload.filename:
-        raise InvalidInput("Choose a CSV file to upload (or drop one on the upload area).", field="file")
-    limit = current.services.settings.max_manifest_bytes
-    data = await upload.read(limit + 1)
-    if len(data) > limit:
-        raise PayloadTooLarge(f"The file is larger than the limit of {size_text(limit)}; split it into smaller files.")
-    if not data:
-        raise InvalidInput(f"The file {upload.filename} is empty.", field="file")
-    return data, upload.filename
+def _row_status(current: Page) -> tuple[str, RowStatus | None]:
+    """The row filter of a job page: its text (for links) and the status."""
+    text = current.query("status")
+    if text and text not in RowStatus.__members__:
+        raise ConsoleError(400, "The row filter must be FAILED or CREDENTIAL_UPDATED.")
+    return text, RowStatus(text) if text else None
 
 
-def routes(console: Console) -> list[BaseRoute]:
-    async def _list_context(current: Page) -> dict[str, Any]:
-        number = _page_number(current)
-        found = await current.services.jobs.list_jobs(
+class ImportPages:
+    """Bulk import through the job service: staging an upload, its preview, the import job and its
+    rows; `max_manifest_bytes` is the largest file accepted."""
+
+    def __init__(self, jobs: JobService, max_manifest_bytes: int) -> None:
+        self._jobs = jobs
+        self._max_bytes = max_manifest_bytes
+
+    async def imports(self, current: Page) -> Response:
+        context = await self._list_context(current)
+        return current.render("imports.html", title="Bulk import", max_size=size_text(self._max_bytes), **context)
+
+    async def imports_live(self, current: Page) -> Response:
+        return current.render("imports_list.html", title="Bulk import", **await self._list_context(current))
+
+    async def _list_context(self, current: Page) -> dict[str, Any]:
+        number = current.page_number_or_first()
+        found = await self._jobs.list_jobs(
             current.principal, PageRequest(number, JOBS_PAGE_SIZE), JobKind.DEVICE_IMPORT
         )
         return {
@@ -94,26 +113,25 @@ def routes(console: Console) -> list[BaseRoute]:
             "next": f"{BASE}?page={number + 1}" if found.has_more else None,
         }
 
-    @page(console, needs=READ)
-    async def imports(current: Page) -> Response:
-        context = await _list_context(current)
-        max_size = size_text(current.services.settings.max_manifest_bytes)
-        return current.render("imports.html", title="Bulk import", max_size=max_size, **context)
-
-    @page(console, needs=READ, background=True)
-    async def imports_live(current: Page) -> Response:
-        return current.render("imports_list.html", title="Bulk import", **await _list_context(current))
-
-    @page(console, needs=SUBMIT)
-    async def upload(current: Page) -> Response:
-        data, filename = await _read_upload(current)
-        staged = await current.services.jobs.stage_import(current.principal, data, filename)
+    async def upload(self, current: Page) -> Response:
+        data, filename = await self._read_upload(current)
+        staged = await self._jobs.stage_import(current.principal, data, filename)
         return current.redirect(f"{BASE}/staged/{staged.id}")
 
-    @page(console, needs=SUBMIT)
-    async def preview(current: Page) -> Response:
-        staged_id = current.request.path_params["id"]
-        staged, shown = await current.services.jobs.preview_staged(current.principal, staged_id)
+    async def _read_upload(self, current: Page) -> tuple[bytes, str]:
+        upload = current.upload("file")
+        if upload is None or not upload.filename:
+            raise InvalidInput("Choose a CSV file to upload (or drop one on the upload area).", field="file")
+        data = await upload.read(self._max_bytes + 1)
+        if len(data) > self._max_bytes:
+            limit = size_text(self._max_bytes)
+            raise PayloadTooLarge(f"The file is larger than the limit of {limit}; split it into smaller files.")
+        if not data:
+            raise InvalidInput(f"The file {upload.filename} is empty.", field="file")
+        return data, upload.filename
+
+    async def preview(self, current: Page) -> Response:
+        staged, shown = await self._jobs.preview_staged(current.principal, current.path_param("id"))
         return current.render(
             "imports_preview.html",
             title=f"Preview of {staged.filename}",
@@ -123,36 +141,40 @@ def routes(console: Console) -> list[BaseRoute]:
             size=size_text(staged.size),
         )
 
-    @page(console, needs=SUBMIT)
-    async def commit(current: Page) -> Response:
-        staged_id = current.request.path_params["id"]
+    async def commit(self, current: Page) -> Response:
+        staged_id = current.path_param("id")
         try:
-            job = await current.services.jobs.submit_staged(current.principal, staged_id)
+            job = await self._jobs.submit_staged(current.principal, staged_id)
         except NotFound as exc:  # imported, discarded or expired: the preview is gone too
             return current.redirect(BASE, ("error", message_of(exc)))
         except InvalidInput as exc:  # the file cannot be imported: its preview says why
             return current.redirect(f"{BASE}/staged/{staged_id}", ("error", message_of(exc)))
         return current.redirect(f"{BASE}/{job.id}", f"The import of {job.total} rows has started.")
 
-    @page(console, needs=SUBMIT)
-    async def discard(current: Page) -> Response:
+    async def discard(self, current: Page) -> Response:
         try:
-            await current.services.jobs.discard_staged(current.principal, current.request.path_params["id"])
+            await self._jobs.discard_staged(current.principal, current.path_param("id"))
         except NotFound as exc:
             return current.redirect(BASE, ("error", message_of(exc)))
         return current.redirect(BASE, "The uploaded file was discarded; nothing was imported.")
 
-    async def _job_context(current: Page) -> dict[str, Any]:
-        job_id = current.request.path_params["id"]
-        job = await current.services.jobs.get(current.principal, job_id)
+    async def job_page(self, current: Page) -> Response:
+        context = await self._job_context(current)
+        title = f"Import {context['filename'] or context['job'].id}"
+        return current.render("imports_job.html", title=title, **context)
+
+    async def job_live(self, current: Page) -> Response:
+        context = await self._job_context(current)
+        return current.render("imports_job_live.html", title="Import", **context)
+
+    async def _job_context(self, current: Page) -> dict[str, Any]:
+        job_id = current.path_param("id")
+        job = await self._jobs.get(current.principal, job_id)
         if job.kind is not JobKind.DEVICE_IMPORT:
             raise ConsoleError(404, f"Job {job_id} is not an import.")
-        status_text = current.query("status")
-        if status_text and status_text not in RowStatus.__members__:
-            raise ConsoleError(400, "The row filter must be FAILED or CREDENTIAL_UPDATED.")
-        status = RowStatus(status_text) if status_text else None
-        number = _page_number(current)
-        rows = await current.services.jobs.rows(current.principal, job_id, status, PageRequest(number, ROWS_PAGE_SIZE))
+        status_text, status = _row_status(current)
+        number = current.page_number_or_first()
+        rows = await self._jobs.rows(current.principal, job_id, status, PageRequest(number, ROWS_PAGE_SIZE))
 
         def link(to_page: int) -> str:
             query = {"status": status_text} if status_text else {}
@@ -172,36 +194,12 @@ def routes(console: Console) -> list[BaseRoute]:
             "can_submit": current.can(*SUBMIT),
         }
 
-    @page(console, needs=READ)
-    async def job_page(current: Page) -> Response:
-        context = await _job_context(current)
-        title = f"Import {context['filename'] or context['job'].id}"
-        return current.render("imports_job.html", title=title, **context)
-
-    @page(console, needs=READ, background=True)
-    async def job_live(current: Page) -> Response:
-        context = await _job_context(current)
-        return current.render("imports_job_live.html", title="Import", **context)
-
-    @page(console, needs=READ)
-    async def failed_rows(current: Page) -> Response:
-        job_id = current.request.path_params["id"]
-        text = await current.services.jobs.failed_rows_csv(current.principal, job_id)
+    async def failed_rows(self, current: Page) -> Response:
+        job_id = current.path_param("id")
+        text = await self._jobs.failed_rows_csv(current.principal, job_id)
         return Response(
             text.encode("utf-8-sig"),  # with a BOM, so spreadsheets read the UTF-8 right
             200,
             media_type="text/csv; charset=utf-8",
             headers={"content-disposition": f'attachment; filename="failed-rows-{job_id}.csv"'},
         )
-
-    return [
-        Route(BASE, imports, methods=["GET"]),
-        Route(BASE, upload, methods=["POST"]),
-        Route(BASE + "/list", imports_live, methods=["GET"]),
-        Route(BASE + "/staged/{id}", preview, methods=["GET"]),
-        Route(BASE + "/staged/{id}/import", commit, methods=["POST"]),
-        Route(BASE + "/staged/{id}/discard", discard, methods=["POST"]),
-        Route(BASE + "/{id}", job_page, methods=["GET"]),
-        Route(BASE + "/{id}/live", job_live, methods=["GET"]),
-        Route(BASE + "/{id}/failed-rows.csv", failed_rows, methods=["GET"]),
-    ]

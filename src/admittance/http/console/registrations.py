@@ -15,11 +15,11 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
 
 from admittance.devices.model import RegistrationRequest, RegistrationStatus
-from admittance.devices.registration import NewRegistration, QueuePage
-from admittance.http.console.core import PREFIX, Console, ConsoleError, Page, page
+from admittance.devices.registration import NewRegistration, QueuePage, RegistrationService
+from admittance.http.console.core import PREFIX, ConsoleError
+from admittance.http.console.page import Page, PageRoute
 from admittance.http.params import whole_number
 from admittance.identity.model import SecurityTokenPolicy
 
@@ -29,6 +29,7 @@ LIST = ("GET", API)
 CREATE = ("POST", API)
 PAGE_SIZE = 50
 LIVE_INTERVAL_MS = 2000
+ACCEPT_ALL = ("PUT", f"{API}/any")
 
 STATUS_LABELS = {
     RegistrationStatus.WAITING_FOR_CONNECTION: "Waiting for connection",
@@ -36,6 +37,19 @@ STATUS_LABELS = {
     RegistrationStatus.ACCEPTED: "Accepted",
     RegistrationStatus.BLOCKED: "Blocked",
 }
+
+
+def routes(pages: RegistrationPages) -> list[PageRoute]:
+    return [
+        PageRoute("GET", BASE, pages.queue_page, needs=LIST),
+        PageRoute("POST", BASE, pages.register, needs=CREATE),
+        PageRoute("GET", BASE + "/rows", pages.queue_rows, needs=LIST, background=True),
+        PageRoute("GET", BASE + "/request", pages.detail, needs=LIST),
+        PageRoute("POST", BASE + "/accept", pages.accept, needs=LIST),
+        PageRoute("POST", BASE + "/accept-all", pages.accept_all, needs=ACCEPT_ALL),
+        PageRoute("POST", BASE + "/block", pages.block, needs=LIST),
+        PageRoute("POST", BASE + "/delete", pages.delete, needs=LIST),
+    ]
 
 
 def item_api(request_id: str) -> str:
@@ -103,43 +117,6 @@ def _filters(current: Page) -> Filters:
     )
 
 
-async def _queue(current: Page, filters: Filters) -> tuple[QueuePage, list[Row]]:
-    services = current.services
-    found = await services.registrations.queue(
-        current.principal,
-        status=filters.status,
-        id_prefix=filters.search or None,
-        after=filters.after,
-        before=filters.before,
-        size=PAGE_SIZE,
-    )
-    policies: dict[str, SecurityTokenPolicy] = {}
-    rows = []
-    for request in found.items:
-        api = item_api(request.id)
-        needs_token = False
-        if request.security_token_digest is not None:
-            if request.tenant_id not in policies:
-                policies[request.tenant_id] = await services.registrations.token_policy(
-                    current.principal, request.tenant_id
-                )
-            needs_token = policies[request.tenant_id] is not SecurityTokenPolicy.IGNORED
-        rows.append(
-            Row(
-                request=request,
-                key=dom_key(request.id),
-                label=STATUS_LABELS.get(request.status, request.status.value),
-                created=_when(request, "created"),
-                updated=_when(request, "updated"),
-                needs_token=needs_token,
-                can_accept=request.status is RegistrationStatus.PENDING_ACCEPTANCE and current.can("PUT", api),
-                can_block=request.status is not RegistrationStatus.BLOCKED and current.can("PUT", api),
-                can_delete=current.can("DELETE", api),
-            )
-        )
-    return found, rows
-
-
 def _rows_context(current: Page, filters: Filters, found: QueuePage, rows: list[Row]) -> dict[str, Any]:
     prev = f"{BASE}?{filters.query(before=_cursor_text(found.prev_before))}" if found.prev_before else None
     nxt = f"{BASE}?{filters.query(after=_cursor_text(found.next_after))}" if found.next_after else None
@@ -153,16 +130,49 @@ def _rows_context(current: Page, filters: Filters, found: QueuePage, rows: list[
     }
 
 
+def _actions(current: Page, request: RegistrationRequest) -> dict[str, bool]:
+    """What the user may do with a request, as the API would allow it."""
+    api = item_api(request.id)
+    return {
+        "can_accept": request.status is RegistrationStatus.PENDING_ACCEPTANCE and current.can("PUT", api),
+        "can_block": request.status is not RegistrationStatus.BLOCKED and current.can("PUT", api),
+        "can_delete": current.can("DELETE", api),
+    }
+
+
+def _row(current: Page, request: RegistrationRequest, needs_token: bool) -> Row:
+    return Row(
+        request=request,
+        key=dom_key(request.id),
+        label=STATUS_LABELS.get(request.status, request.status.value),
+        created=_when(request, "created"),
+        updated=_when(request, "updated"),
+        needs_token=needs_token,
+        **_actions(current, request),
+    )
+
+
 def _after(current: Page, message: str) -> Response:
     """Back to the queue from a request's own page (it may be gone now), else to where the form was."""
     return current.redirect(BASE, message) if current.field("from") == "detail" else current.back(message, BASE)
 
 
-def routes(console: Console) -> list[BaseRoute]:
-    @page(console, needs=LIST)
-    async def queue_page(current: Page) -> Response:
+def _target(current: Page) -> str:
+    request_id = current.field("id")
+    if not request_id:
+        raise ConsoleError(400, "Name the registration request.")
+    return request_id
+
+
+class RegistrationPages:
+    """The queue, a request's page and the forms on them, through the registration service."""
+
+    def __init__(self, registrations: RegistrationService) -> None:
+        self._registrations = registrations
+
+    async def queue_page(self, current: Page) -> Response:
         filters = _filters(current)
-        found, rows = await _queue(current, filters)
+        found, rows = await self._queue(current, filters)
         here = filters.query(
             after=_cursor_text(filters.after) if filters.after else "",
             before=_cursor_text(filters.before) if filters.before else "",
@@ -175,19 +185,39 @@ def routes(console: Console) -> list[BaseRoute]:
             live_interval=LIVE_INTERVAL_MS,
             statuses=statuses,
             can_create=current.can(*CREATE),
-            can_accept_all=current.can("PUT", item_api("any")),
+            can_accept_all=current.can(*ACCEPT_ALL),
             **_rows_context(current, filters, found, rows),
         )
 
-    @page(console, needs=LIST, background=True)
-    async def queue_rows(current: Page) -> Response:
+    async def queue_rows(self, current: Page) -> Response:
         """The live part of the queue page (its table and pager), fetched every two seconds."""
         filters = _filters(current)
-        found, rows = await _queue(current, filters)
+        found, rows = await self._queue(current, filters)
         return current.render("registrations_rows.html", **_rows_context(current, filters, found, rows))
 
-    @page(console, needs=CREATE)
-    async def register(current: Page) -> Response:
+    async def _queue(self, current: Page, filters: Filters) -> tuple[QueuePage, list[Row]]:
+        found = await self._registrations.queue(
+            current.principal,
+            status=filters.status,
+            id_prefix=filters.search or None,
+            after=filters.after,
+            before=filters.before,
+            size=PAGE_SIZE,
+        )
+        policies: dict[str, SecurityTokenPolicy] = {}  # one look-up per tenant on the page
+        rows = []
+        for request in found.items:
+            needs_token = False
+            if request.security_token_digest is not None:
+                if request.tenant_id not in policies:
+                    policies[request.tenant_id] = await self._registrations.token_policy(
+                        current.principal, request.tenant_id
+                    )
+                needs_token = policies[request.tenant_id] is not SecurityTokenPolicy.IGNORED
+            rows.append(_row(current, request, needs_token))
+        return found, rows
+
+    async def register(self, current: Page) -> Response:
         device_id = current.field("id")
         if not device_id:
             raise ConsoleError(400, "Enter the device id to register.")
@@ -196,21 +226,19 @@ def routes(console: Console) -> list[BaseRoute]:
             group_id=current.field("group") or None,
             enrollment_token=current.field("enrollment_token") or None,
         )
-        await current.services.registrations.create(current.principal, new)
+        await self._registrations.create(current.principal, new)
         return current.redirect(
             BASE, f"Device {device_id} is registered. It shows up as pending when it asks for its credentials."
         )
 
-    @page(console, needs=LIST)
-    async def detail(current: Page) -> Response:
+    async def detail(self, current: Page) -> Response:
         request_id = current.query("id")
         if not request_id:
             raise ConsoleError(404, "Name the registration request to show.")
-        request = await current.services.registrations.get(current.principal, request_id)
-        api = item_api(request.id)
+        request = await self._registrations.get(current.principal, request_id)
         needs_token = False
         if request.security_token_digest is not None:
-            policy = await current.services.registrations.token_policy(current.principal, request.tenant_id)
+            policy = await self._registrations.token_policy(current.principal, request.tenant_id)
             needs_token = policy is not SecurityTokenPolicy.IGNORED
         return current.render(
             "registrations_detail.html",
@@ -221,48 +249,33 @@ def routes(console: Console) -> list[BaseRoute]:
             created=_when(request, "created"),
             updated=_when(request, "updated"),
             needs_token=needs_token,
-            can_accept=request.status is RegistrationStatus.PENDING_ACCEPTANCE and current.can("PUT", api),
-            can_block=request.status is not RegistrationStatus.BLOCKED and current.can("PUT", api),
-            can_delete=current.can("DELETE", api),
             BASE=BASE,
+            **_actions(current, request),
         )
 
-    def _target(current: Page) -> str:
-        request_id = current.field("id")
-        if not request_id:
-            raise ConsoleError(400, "Name the registration request.")
-        return request_id
-
-    @page(console, needs=LIST)
-    async def accept(current: Page) -> Response:
+    async def accept(self, current: Page) -> Response:
         request_id = _target(current)
         current.require("PUT", item_api(request_id))
         token = current.field("security_token") or None
-        accepted = await current.services.registrations.accept(current.principal, request_id, token)
+        accepted = await self._registrations.accept(current.principal, request_id, token)
         if accepted.status is not RegistrationStatus.ACCEPTED:
             return current.back(("error", f"Device {request_id} was not accepted."), default=BASE)
-        message = f"Device {request_id} is accepted: it receives its credentials at its next poll."
-        return _after(current, message)
+        return _after(current, f"Device {request_id} is accepted: it receives its credentials at its next poll.")
 
-    @page(console, needs=LIST)
-    async def block(current: Page) -> Response:
+    async def block(self, current: Page) -> Response:
         request_id = _target(current)
         current.require("PUT", item_api(request_id))
-        await current.services.registrations.block(current.principal, request_id)
-        message = f"Device {request_id} is blocked: it gets no credentials."
-        return _after(current, message)
+        await self._registrations.block(current.principal, request_id)
+        return _after(current, f"Device {request_id} is blocked: it gets no credentials.")
 
-    @page(console, needs=LIST)
-    async def delete(current: Page) -> Response:
+    async def delete(self, current: Page) -> Response:
         request_id = _target(current)
         current.require("DELETE", item_api(request_id))
-        await current.services.registrations.delete(current.principal, request_id)
-        message = f"The registration request of device {request_id} is deleted."
-        return _after(current, message)
+        await self._registrations.delete(current.principal, request_id)
+        return _after(current, f"The registration request of device {request_id} is deleted.")
 
-    @page(console, needs=("PUT", item_api("any")))
-    async def accept_all(current: Page) -> Response:
-        results = await current.services.registrations.accept_all(current.principal)
+    async def accept_all(self, current: Page) -> Response:
+        results = await self._registrations.accept_all(current.principal)
         accepted = sum(1 for result in results if result.successful)
         failed = [result for result in results if not result.successful]
         if not results:
@@ -273,14 +286,3 @@ def routes(console: Console) -> list[BaseRoute]:
             detail = "; ".join(f"{result.id}: {result.error}" for result in failed[:5])
             return current.back(("warning", f"{accepted} accepted, {len(failed)} not: {detail}"), default=BASE)
         return current.back(f"{accepted} device{'s' if accepted != 1 else ''} accepted.", default=BASE)
-
-    return [
-        Route(BASE, queue_page, methods=["GET"]),
-        Route(BASE, register, methods=["POST"]),
-        Route(BASE + "/rows", queue_rows, methods=["GET"]),
-        Route(BASE + "/request", detail, methods=["GET"]),
-        Route(BASE + "/accept", accept, methods=["POST"]),
-        Route(BASE + "/accept-all", accept_all, methods=["POST"]),
-        Route(BASE + "/block", block, methods=["POST"]),
-        Route(BASE + "/delete", delete, methods=["POST"]),
-    ]
