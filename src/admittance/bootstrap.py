@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from admittance.broker.service import BrokerAuthService
 from admittance.claiming.keys import IdentityKeyService
 from admittance.claiming.provisioning import ProvisioningService
 from admittance.claiming.service import ClaimingService
@@ -18,12 +19,12 @@ from admittance.devices.bulk.engine import BulkImporter
 from admittance.devices.bulk.export import ManifestExporter
 from admittance.devices.enrollment import EstService
 from admittance.identity import Authenticator, AuthPolicy, IdentityService, PasswordPolicy
-from admittance.identity.broker import BrokerAuthService
-from admittance.identity.client_registry import ClientRegistryService, RegistryPolicy
-from admittance.identity.directory import DirectoryService
 from admittance.identity.mfa import MfaService
+from admittance.identity.passwords import ChosenPasswords
+from admittance.identity.roles import RoleService
 from admittance.identity.service import FirstStart
 from admittance.identity.sessions import TOKEN_PREFIX, SessionPolicy, SessionService
+from admittance.identity.users import UserService
 from admittance.jobs import JobRunner, JobService
 from admittance.jobs.nrf_bulk import NrfBulkClaims
 from admittance.kernel.clock import Clock, SystemClock
@@ -32,11 +33,18 @@ from admittance.kernel.passwords import CredentialVerifier, PasswordHasher
 from admittance.kernel.principal import MANAGEMENT_TENANT
 from admittance.kernel.sealing import Sealer
 from admittance.kernel.secrets import Pepper
+from admittance.maintenance.service import MaintenanceService
+from admittance.pki.authority import CertificateAuthority
 from admittance.pki.ca import CaError, CaMaterial, load_ca_files
-from admittance.pki.service import CertificateService, PkiPolicy
+from admittance.pki.issuing import IssuingService
+from admittance.pki.model import PkiPolicy
+from admittance.pki.revocation import RevocationService
+from admittance.pki.trust_store import TrustStoreService
+from admittance.registry.model import RegistryPolicy
+from admittance.registry.service import ClientRegistryService
 from admittance.settings import Settings, SettingsError
 from admittance.storage import Database, open_database
-from admittance.storage.maintenance import MaintenanceService
+from admittance.storage.snapshots import SqlMaintenanceStorage
 from admittance.storage.sql.broker import SqlBrokerDirectory
 from admittance.storage.sql.storage import SqlStorage
 
@@ -60,11 +68,14 @@ class Services:
     jobs: JobService
     runner: JobRunner
     verifier: CredentialVerifier
-    directory: DirectoryService
+    users: UserService
+    roles: RoleService
     sessions: SessionService
     mfa: MfaService
     broker: BrokerAuthService
-    certificates: CertificateService
+    certificates: IssuingService
+    revocation: RevocationService
+    trust_store: TrustStoreService
     est: EstService
     maintenance: MaintenanceService
     client_registry: ClientRegistryService
@@ -133,7 +144,8 @@ async def build_services(
         record_failure=audit_failure,
     )
     password_policy = PasswordPolicy.from_rules(settings.password_policy)
-    directory = DirectoryService(storage, verifier, hasher, clock, password_policy)
+    passwords = ChosenPasswords(password_policy, verifier, hasher)
+    users = UserService(storage, passwords, clock)
     identity = IdentityService(storage, authenticator, verifier, hasher, clock, password_policy)
     sessions = SessionService(
         storage,
@@ -168,15 +180,15 @@ async def build_services(
     )
     jobs.wake = runner.wake
     claim_verifier = ClaimVerifier(clock, challenge_seconds=settings.nrf_challenge_seconds)
-    ca_sealer = Sealer(server_key, "ca-key")
-    certificates = CertificateService(
-        storage, ca_sealer, clock, authenticator, pki_policy(settings), imported=operator_ca(settings)
+    authority = CertificateAuthority(
+        storage, Sealer(server_key, "ca-key"), clock, pki_policy(settings), imported=operator_ca(settings)
     )
     try:
-        await certificates.ensure_ca()
+        await authority.ensure_ca()
     except BaseException:
         await database.close()
         raise
+    certificates = IssuingService(storage, authority, clock, authenticator)
     provisioning = ProvisioningService(
         storage, certificates, clock, jwt_max_seconds=settings.nrf_device_jwt_max_seconds
     )
@@ -197,7 +209,8 @@ async def build_services(
         jobs=jobs,
         runner=runner,
         verifier=verifier,
-        directory=directory,
+        users=users,
+        roles=RoleService(storage, clock),
         sessions=sessions,
         mfa=mfa,
         broker=BrokerAuthService(
@@ -210,10 +223,11 @@ async def build_services(
             token_prefix=TOKEN_PREFIX,
         ),
         certificates=certificates,
+        revocation=RevocationService(storage, authority, clock),
+        trust_store=TrustStoreService(storage, authority, clock),
         est=EstService(storage, certificates, authenticator, pepper, clock),
         maintenance=MaintenanceService(
-            database,
-            settings.database,
+            SqlMaintenanceStorage(database, settings.database),
             clock,
             backup_dir=settings.backup_path,
             default_tenant=settings.default_tenant,
@@ -221,11 +235,10 @@ async def build_services(
         client_registry=ClientRegistryService(
             storage,
             authenticator,
-            verifier,
+            passwords,
             pepper,
             clock,
-            password_policy,
-            directory,
+            users,
             certificates,
             RegistryPolicy(new_per_source=settings.client_registry_new_per_source),
         ),

@@ -43,7 +43,7 @@ async def test_the_user_list_searches_and_pages(admin_console: ConsoleClient, se
 
     # Certificate-only users: no password to hash, so 52 of them are quick to make.
     certificate_only = (GrantType(GrantMethod.CERTIFICATE, False),)
-    await services.directory.create_users(
+    await services.users.create_users(
         await admin_of(services),
         [NewUser(username=f"paged{i:03d}", password=None, grant_types=certificate_only) for i in range(52)],
     )
@@ -236,7 +236,7 @@ async def test_reset_mfa_and_revoke_tokens_of_a_user(
         assert (await first.sign_in("phone.lost", PASSWORD)).status_code == 303
         assert (await second.sign_in("phone.lost", PASSWORD)).status_code == 303
         listed = await admin_console.get(f"/console/users/{user.id}")
-        tokens = [token.id for token in (await services.directory.get_user(await admin_of(services), user.id)).tokens]
+        tokens = [token.id for token in (await services.users.get_user(await admin_of(services), user.id)).tokens]
         assert len(tokens) == 2
         for token_id in tokens:
             assert f'aria-label="Revoke the token {token_id}"' in listed.text
@@ -277,7 +277,7 @@ async def test_roles_create_permissions_rename_delete(admin_console: ConsoleClie
 
     created = await admin_console.post("/console/roles", {"name": "registrations-reader", "shared": "on"})
     assert created.status_code == 303
-    roles = [r for r in await services.directory.list_roles(await admin_of(services)) if not r.builtin]
+    roles = [r for r in await services.roles.list_roles(await admin_of(services)) if not r.builtin]
     assert [r.name for r in roles] == ["registrations-reader"]
     role = roles[0]
     assert created.headers["location"] == f"/console/roles/{role.id}"
@@ -297,7 +297,7 @@ async def test_roles_create_permissions_rename_delete(admin_console: ConsoleClie
         {"context": "http", "operation": "read", "resource": "/devicecontrol/#"},
     )
     assert added.status_code == 303
-    role = await services.directory.get_role(await admin_of(services), role.id)
+    role = await services.roles.get_role(await admin_of(services), role.id)
     assert role.granted == {Permission(Context.HTTP, Operation.READ, "/devicecontrol/#")}
     page = await admin_console.get(f"/console/roles/{role.id}")
     assert "<code>/devicecontrol/#</code>" in page.text
@@ -309,14 +309,14 @@ async def test_roles_create_permissions_rename_delete(admin_console: ConsoleClie
 
     renamed = await admin_console.post(f"/console/roles/{role.id}", {"name": "queue-readers"})
     assert renamed.status_code == 303
-    role = await services.directory.get_role(await admin_of(services), role.id)
+    role = await services.roles.get_role(await admin_of(services), role.id)
     assert role.name == "queue-readers"
     assert not role.is_shared
 
     (stored,) = role.permissions
     removed = await admin_console.post(f"/console/roles/{role.id}/permissions/{stored.id}/delete")
     assert removed.status_code == 303
-    assert (await services.directory.get_role(await admin_of(services), role.id)).permissions == ()
+    assert (await services.roles.get_role(await admin_of(services), role.id)).permissions == ()
 
     deleted = await admin_console.post(f"/console/roles/{role.id}/delete")
     assert deleted.status_code == 303
@@ -337,19 +337,19 @@ async def test_built_in_roles_are_read_only(admin_console: ConsoleClient, servic
     )
     assert refused.status_code == 303
     assert "cannot be changed" in (await admin_console.get(refused.headers["location"])).text
-    builtin = await services.directory.get_role(await admin_of(services), "ROLE_DEVICE_CONTROL_READ")
+    builtin = await services.roles.get_role(await admin_of(services), "ROLE_DEVICE_CONTROL_READ")
     assert builtin.granted == {Permission(Context.HTTP, Operation.READ, "/devicecontrol/#")}
     assert (await admin_console.post("/console/roles/ROLE_DEVICE_CONTROL_READ/delete")).status_code == 303
-    assert await services.directory.get_role(await admin_of(services), "ROLE_DEVICE_CONTROL_READ")
+    assert await services.roles.get_role(await admin_of(services), "ROLE_DEVICE_CONTROL_READ")
 
 
 async def test_a_role_holder_cannot_grant_more_than_they_hold(services: Services, settings: Settings) -> None:
     await make_user(services, "roles.admin", ("ROLE_USER_MANAGEMENT_ADMIN",))
-    role = await services.directory.create_role(await admin_of(services), NewRole(name="empty"))
+    role = await services.roles.create_role(await admin_of(services), NewRole(name="empty"))
     async with another_console(settings, services) as theirs:
         assert (await theirs.sign_in("roles.admin", PASSWORD)).status_code == 303
         refused = await theirs.post(
             f"/console/roles/{role.id}/permissions", {"context": "http", "operation": "readWrite", "resource": "#"}
         )
         assert refused.status_code == 403
-        assert (await services.directory.get_role(await admin_of(services), role.id)).permissions == ()
+        assert (await services.roles.get_role(await admin_of(services), role.id)).permissions == ()

@@ -55,7 +55,7 @@ async def test_issued_certificates_are_listed_filtered_and_revoked_with_a_reason
     assert f'action="{revoke}"' not in after.text
     stored = await services.certificates.get_issued(ADMIN, first)
     assert stored.revocation_reason == "keyCompromise"
-    crl = x509.load_der_x509_crl(await services.certificates.crl_der())
+    crl = x509.load_der_x509_crl(await services.revocation.crl_der())
     assert crl.get_revoked_certificate_by_serial_number(int(first, 16)) is not None
 
 
@@ -107,7 +107,7 @@ async def test_the_ca_page_and_the_trusted_store(admin_console: ConsoleClient, s
     shown = await admin_console.get("/console/certificates/trusted")
     assert "1 CA certificate(s) added" in shown.text
     assert "CN=Factory Root CA" in shown.text
-    [row] = [item for item in await services.certificates.list_trusted(ADMIN) if item.removable]
+    [row] = [item for item in await services.trust_store.list_trusted(ADMIN) if item.removable]
     download = await admin_console.get(f"/console/certificates/trusted/{row.id}/download")
     assert download.status_code == 200
     assert download.text.strip() == cert_pem(ca).strip()
@@ -123,10 +123,10 @@ async def test_the_ca_page_and_the_trusted_store(admin_console: ConsoleClient, s
         files={"pem_file": ("second.pem", cert_pem(other).encode(), "application/x-pem-file")},
     )
     assert uploaded.status_code == 303
-    assert len([item for item in await services.certificates.list_trusted(ADMIN) if item.removable]) == 2
+    assert len([item for item in await services.trust_store.list_trusted(ADMIN) if item.removable]) == 2
     removed = await admin_console.post(f"/console/certificates/trusted/{row.id}/remove")
     assert removed.status_code == 303
-    remaining = [item.id for item in await services.certificates.list_trusted(ADMIN) if item.removable]
+    remaining = [item.id for item in await services.trust_store.list_trusted(ADMIN) if item.removable]
     assert row.id not in remaining
     assert len(remaining) == 1
 
@@ -142,10 +142,10 @@ async def test_a_leaf_certificate_or_junk_is_refused_with_a_message(
     assert "flash-error" in (await admin_console.get("/console/certificates/trusted")).text
     await admin_console.post("/console/certificates/trusted", {"pem": ""}, headers=referer)
     assert "Paste one or more PEM CA certificates" in (await admin_console.get("/console/certificates/trusted")).text
-    device_ca = next(item for item in await services.certificates.list_trusted(ADMIN) if not item.removable)
+    device_ca = next(item for item in await services.trust_store.list_trusted(ADMIN) if not item.removable)
     await admin_console.post(f"/console/certificates/trusted/{device_ca.id}/remove", headers=referer)
     assert "cannot be removed" in (await admin_console.get("/console/certificates/trusted")).text
-    assert all(not item.removable for item in await services.certificates.list_trusted(ADMIN))
+    assert all(not item.removable for item in await services.trust_store.list_trusted(ADMIN))
 
 
 async def test_without_the_permissions_pages_and_forms_are_refused(console: ConsoleClient, services: Services) -> None:
@@ -160,7 +160,7 @@ async def test_without_the_permissions_pages_and_forms_are_refused(console: Cons
     assert (await console.post(f"/console/certificates/{serial}/revoke", {"reason": "unspecified"})).status_code == 403
     assert (await console.post("/console/certificates/trusted", {"pem": cert_pem(ca)})).status_code == 403
     assert not (await services.certificates.get_issued(ADMIN, serial)).revoked
-    assert all(not item.removable for item in await services.certificates.list_trusted(ADMIN))
+    assert all(not item.removable for item in await services.trust_store.list_trusted(ADMIN))
 
 
 async def test_forms_without_this_sessions_csrf_token_change_nothing(
@@ -179,7 +179,7 @@ async def test_forms_without_this_sessions_csrf_token_change_nothing(
     )
     assert foreign.status_code == 403
     assert not (await services.certificates.get_issued(ADMIN, serial)).revoked
-    assert all(not item.removable for item in await services.certificates.list_trusted(ADMIN))
+    assert all(not item.removable for item in await services.trust_store.list_trusted(ADMIN))
     await admin_console.get("/console/client-registry")
     assert (await admin_console.post("/console/client-registry/open", {"minutes": "5"}, csrf="x")).status_code == 403
     assert await services.client_registry.open_until(TENANT) is None

@@ -98,7 +98,7 @@ async def test_a_quiet_server_says_how_to_start(admin_console: ConsoleClient) ->
 
 
 async def test_a_user_whose_roles_allow_nothing_sees_what_to_do(console: ConsoleClient, services: Services) -> None:
-    await services.directory.create_user(
+    await services.users.create_user(
         await admin_of(services), NewUser(username="plain", password=PLAIN_PASSWORD, roles=())
     )
     assert (await console.sign_in("plain", PLAIN_PASSWORD)).status_code == 303

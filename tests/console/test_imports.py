@@ -62,7 +62,7 @@ async def _staged_id(console: ConsoleClient, data: bytes = MANIFEST) -> str:
 
 async def _user(services: Services, username: str, roles: tuple[str, ...]) -> None:
     admin = await services.identity.authenticate(PresentedCredentials("t1", "admin", ADMIN_PASSWORD, "test"))
-    await services.directory.create_user(admin, NewUser(username=username, password=OTHER_PASSWORD, roles=roles))
+    await services.users.create_user(admin, NewUser(username=username, password=OTHER_PASSWORD, roles=roles))
 
 
 @pytest.fixture

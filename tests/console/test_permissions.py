@@ -34,7 +34,7 @@ def nav_links(page: str) -> list[str]:
 
 
 async def _custom_role_id(services: Services) -> str:
-    role = await services.directory.create_role(
+    role = await services.roles.create_role(
         await admin_of(services),
         NewRole(name="readers", permissions=(Permission(Context.HTTP, Operation.READ, "/devicecontrol/#"),)),
     )
@@ -85,7 +85,7 @@ async def _assert_nothing_changed(services: Services, admin_session_console: Con
     assert found is not None
     assert found.enabled
     assert "connectware-admin" in found.role_ids
-    roles = [role for role in await services.directory.list_roles(admin) if not role.builtin]
+    roles = [role for role in await services.roles.list_roles(admin) if not role.builtin]
     assert [role.name for role in roles if role.personal_user_id is None] == ["readers"]
     assert len(roles[0].permissions) == 1
     assert (await services.registrations.get(admin, "dev-1")).status is RegistrationStatus.WAITING_FOR_CONNECTION
@@ -230,5 +230,5 @@ async def test_sign_out_everywhere_ends_the_other_sessions(
         elsewhere = await laptop.get("/console/users")
         assert elsewhere.status_code == 303
         assert elsewhere.headers["location"].startswith("/console/sign-in")
-    admin = await services.directory.get_user(await admin_of(services), (await admin_of(services)).user_id)
+    admin = await services.users.get_user(await admin_of(services), (await admin_of(services)).user_id)
     assert admin.tokens == ()

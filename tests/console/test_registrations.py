@@ -210,7 +210,7 @@ async def test_a_read_only_user_sees_the_queue_without_buttons_and_cannot_post(
     console: ConsoleClient, services: Services
 ) -> None:
     principal = await admin_of(services)
-    await services.directory.create_user(
+    await services.users.create_user(
         principal, NewUser(username="reader", password=READER_PASSWORD, roles=("ROLE_DEVICE_CONTROL_READ",))
     )
     await services.registrations.create(principal, NewRegistration(id="gate-9"))
@@ -243,7 +243,7 @@ async def test_a_user_without_device_control_gets_403_and_a_signed_out_post_chan
     console: ConsoleClient, services: Services
 ) -> None:
     principal = await admin_of(services)
-    await services.directory.create_user(
+    await services.users.create_user(
         principal, NewUser(username="outsider", password=READER_PASSWORD, roles=("ROLE_INVENTORY_READ",))
     )
     await services.registrations.create(principal, NewRegistration(id="door-1"))

@@ -10,9 +10,9 @@ from datetime import timedelta
 import pytest
 
 from admittance.bootstrap import Services
-from admittance.identity.client_registry import Confirmation
 from admittance.kernel.access import RoleName
 from admittance.kernel.principal import Principal
+from admittance.registry.model import Confirmation
 from tests.support.console import ConsoleClient
 from tests.support.registry import DEVICE_PASSWORD, csr_b64, device_key, expected_code, register
 from tests.support.sessions import USER_PASSWORD
@@ -93,7 +93,7 @@ async def test_a_request_appears_live_with_its_pairing_code_and_is_granted(
     assert "certificate" in collected.json()
     issued = await services.certificates.get_issued(ADMIN, entry.certificate_serial)
     assert issued.owner == "gateway.7"
-    user = await services.directory.get_user(ADMIN, entry.user_id or 0)
+    user = await services.users.get_user(ADMIN, entry.user_id or 0)
     assert {role.id for role in user.roles} == {"ROLE_INVENTORY_READ", "ROLE_IDENTITY_READ"}
     # the granted request is listed as such; granting again is refused
     live = await admin_console.get(LIVE, headers={"x-console-background": "1"})
@@ -169,7 +169,7 @@ async def test_the_operator_decides_whether_the_asked_permissions_are_granted(
     async def granted_permissions(username: str) -> set[str]:
         entry = await services.client_registry.entry(ADMIN, username)
         assert entry.granted
-        user = await services.directory.get_user(ADMIN, entry.user_id or 0)
+        user = await services.users.get_user(ADMIN, entry.user_id or 0)
         return {stored.permission.resource for role in user.roles for stored in role.permissions}
 
     assert await granted_permissions("asker.one") == {"sensors/#"}

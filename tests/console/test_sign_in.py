@@ -30,7 +30,7 @@ async def test_sign_in_leads_to_the_dashboard_and_sign_out_ends_the_session(cons
 
 async def _user_with_mfa_enforced(services: Services, username: str = "operator") -> None:
     admin = await services.identity.authenticate(PresentedCredentials("t1", "admin", ADMIN_PASSWORD, "test"))
-    await services.directory.create_user(
+    await services.users.create_user(
         admin,
         NewUser(
             username=username, password=OPERATOR_PASSWORD, roles=("connectware-admin",), enforce_mfa_enrollment=True

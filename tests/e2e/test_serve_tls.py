@@ -113,7 +113,7 @@ async def test_client_certificates_from_the_device_ca_authenticate_over_mutual_t
         assert current.json()["userName"] == "sensor9"
         assert (await holder.get("/api/session")).json()["username"] == "sensor9"
         # revoked in "another process": refused at once, on the same kept-alive connection
-        await services.certificates.revoke(await admin(services), device.issued.serial, "keyCompromise")
+        await services.revocation.revoke(await admin(services), device.issued.serial, "keyCompromise")
         assert (await holder.get("/user/currentUser")).status_code == 401
 
     # a certificate of another CA, for the same name: the handshake itself fails

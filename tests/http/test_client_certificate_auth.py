@@ -96,7 +96,7 @@ async def test_revocation_refuses_at_once(
     tls_client: httpx.AsyncClient, services: Services, device: DeviceCertificate
 ) -> None:
     assert (await tls_client.get("/user/currentUser")).status_code == 200
-    await services.certificates.revoke(await admin(services), device.issued.serial, "keyCompromise")
+    await services.revocation.revoke(await admin(services), device.issued.serial, "keyCompromise")
     assert (await tls_client.get("/user/currentUser")).status_code == 401
     assert (await tls_client.get("/api/session")).status_code == 401
 

@@ -120,7 +120,7 @@ async def test_intermediate_under_offline_root(settings: Settings, tmp_path: Pat
     built = await build(changed)
     try:
         assert await built.certificates.ca_certificates() == [intermediate, root]
-        pem_chain = await built.certificates.ca_pem()
+        pem_chain = await built.trust_store.ca_pem()
         assert pem_chain == cert_pem(intermediate) + cert_pem(root)
         issued = await built.certificates.issue(
             make_csr(ec_key(), "dev"), tenant_id="t1", owner="dev", common_name="dev", issued_via="api"

@@ -44,7 +44,7 @@ async def clocked(settings: Settings) -> AsyncIterator[tuple[Services, FakeClock
 
 async def device_user(services: Services, username: str, grants: tuple[GrantType, ...] = CERTIFICATE_ONLY) -> None:
     admin = await principal(services)
-    await services.directory.create_user(admin, NewUser(username, None, grant_types=grants))
+    await services.users.create_user(admin, NewUser(username, None, grant_types=grants))
 
 
 async def issue(services: Services, key: ec.EllipticCurvePrivateKey, name: str = "sensor_1") -> IssuedCertificate:
@@ -110,7 +110,7 @@ async def test_issued_certificate_verifies(services: Services, tmp_path: Path) -
 async def test_the_ca_key_is_sealed(services: Services) -> None:
     issued = await issue(services, ec_key())
     assert issued.certificate_pem
-    ca_key = services.certificates._ca.key
+    ca_key = services.certificates._authority._ca.key
     assert ca_key is not None
     key_text = ca_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -167,7 +167,7 @@ async def test_disabled_owner_and_registered_fingerprints(services: Services) ->
     # A certificate from elsewhere, registered by fingerprint for its CN's user.
     foreign, _ = self_signed_ca("sensor_9", ca=False)
     fingerprint = foreign.fingerprint(hashes.SHA256()).hex()
-    created = await services.directory.create_user(
+    created = await services.users.create_user(
         admin, NewUser("sensor_9", None, grant_types=CERTIFICATE_ONLY, certificates=(NewCertificate(fingerprint),))
     )
     foreign_der = foreign.public_bytes(serialization.Encoding.DER)
@@ -176,7 +176,7 @@ async def test_disabled_owner_and_registered_fingerprints(services: Services) ->
     # registered for a user of another name: refused
     renamed, _ = self_signed_ca("someone_else", ca=False)
     fingerprint2 = renamed.fingerprint(hashes.SHA256()).hex()
-    await services.directory.create_user(
+    await services.users.create_user(
         admin, NewUser("sensor_10", None, grant_types=CERTIFICATE_ONLY, certificates=(NewCertificate(fingerprint2),))
     )
     with pytest.raises(Unauthenticated):
@@ -193,25 +193,25 @@ async def test_revocation_and_crl(services: Services, tmp_path: Path) -> None:
     admin = await principal(services)
     kept = await issue(services, ec_key())
     revoked_one = await issue(services, ec_key())
-    empty = x509.load_der_x509_crl(await services.certificates.crl_der())
+    empty = x509.load_der_x509_crl(await services.revocation.crl_der())
     assert len(empty) == 0
-    result = await services.certificates.revoke(admin, revoked_one.serial, "keyCompromise")
+    result = await services.revocation.revoke(admin, revoked_one.serial, "keyCompromise")
     assert result.revoked
     assert result.revocation_reason == "keyCompromise"
-    again = await services.certificates.revoke(admin, revoked_one.serial, "superseded")  # final: unchanged
+    again = await services.revocation.revoke(admin, revoked_one.serial, "superseded")  # final: unchanged
     assert again.revocation_reason == "keyCompromise"
     with pytest.raises(InvalidInput):
-        await services.certificates.revoke(admin, kept.serial, "because")
+        await services.revocation.revoke(admin, kept.serial, "because")
     with pytest.raises(NotFound):
-        await services.certificates.revoke(admin, "abcdef", "unspecified")
+        await services.revocation.revoke(admin, "abcdef", "unspecified")
     other_tenant = Principal.of(999, "t2", "someone", ["connectware-admin"])
     with pytest.raises(NotFound):
-        await services.certificates.revoke(other_tenant, kept.serial, "unspecified")
+        await services.revocation.revoke(other_tenant, kept.serial, "unspecified")
     with pytest.raises(Unauthenticated):
         await services.certificates.principal_for_certificate(der(revoked_one), "10.0.0.1")
     assert (await services.certificates.principal_for_certificate(der(kept), "10.0.0.1")).username == "sensor_1"
 
-    crl_der = await services.certificates.crl_der()
+    crl_der = await services.revocation.crl_der()
     crl = x509.load_der_x509_crl(crl_der)
     [ca] = await services.certificates.ca_certificates()
     assert crl.is_signature_valid(ca.public_key())  # type: ignore[arg-type]
@@ -223,10 +223,10 @@ async def test_revocation_and_crl(services: Services, tmp_path: Path) -> None:
     assert crl.next_update_utc is not None
     assert crl.last_update_utc is not None
     assert crl.next_update_utc - crl.last_update_utc == timedelta(hours=24)
-    assert await services.certificates.crl_der() == crl_der  # cached while nothing changes
+    assert await services.revocation.crl_der() == crl_der  # cached while nothing changes
 
     (tmp_path / "ca.pem").write_text(cert_pem(ca))
-    (tmp_path / "crl.pem").write_text(await services.certificates.crl_pem())
+    (tmp_path / "crl.pem").write_text(await services.revocation.crl_pem())
     (tmp_path / "revoked.pem").write_text(revoked_one.certificate_pem)
     (tmp_path / "kept.pem").write_text(kept.certificate_pem)
     shown = openssl("crl", "-in", "crl.pem", "-noout", "-text", "-CAfile", "ca.pem", cwd=tmp_path)
@@ -247,13 +247,13 @@ async def test_revocation_and_crl(services: Services, tmp_path: Path) -> None:
 async def test_crl_follows_revocations_in_other_processes(services: Services, settings: Settings) -> None:
     admin = await principal(services)
     issued = await issue(services, ec_key())
-    before = x509.load_der_x509_crl(await services.certificates.crl_der())
+    before = x509.load_der_x509_crl(await services.revocation.crl_der())
     other = await build(settings)
     try:
-        await other.certificates.revoke(admin, issued.serial, "unspecified")
+        await other.revocation.revoke(admin, issued.serial, "unspecified")
     finally:
         await other.close()
-    after = x509.load_der_x509_crl(await services.certificates.crl_der())
+    after = x509.load_der_x509_crl(await services.revocation.crl_der())
     assert len(before) == 0
     assert len(after) == 1
 
@@ -288,7 +288,7 @@ async def test_renewal(clocked: tuple[Services, FakeClock]) -> None:
         await services.certificates.renew(der(issued), make_csr(key, "sensor_1"))
     # revoked: refused
     admin = await principal(services)
-    await services.certificates.revoke(admin, late.serial, "superseded")
+    await services.revocation.revoke(admin, late.serial, "superseded")
     with pytest.raises(Unauthenticated):
         await services.certificates.renew(der(late), make_csr(key, "sensor_1"))
     # not ours: refused

@@ -25,14 +25,14 @@ async def admin_of(services: Services) -> Principal:
 async def make_user(
     services: Services, username: str, roles: tuple[str, ...] = (), *, enforce_mfa: bool = False
 ) -> DirectoryUser:
-    return await services.directory.create_user(
+    return await services.users.create_user(
         await admin_of(services),
         NewUser(username=username, password=PASSWORD, roles=roles, enforce_mfa_enrollment=enforce_mfa),
     )
 
 
 async def user_named(services: Services, username: str) -> DirectoryUser | None:
-    found = await services.directory.list_users(await admin_of(services), UserQuery(usernames=(username,)))
+    found = await services.users.list_users(await admin_of(services), UserQuery(usernames=(username,)))
     return found.items[0] if found.items else None
 
 

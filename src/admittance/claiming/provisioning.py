@@ -30,8 +30,8 @@ from admittance.claiming.service import device_not_found, sees_restricted
 from admittance.kernel.clock import Clock
 from admittance.kernel.errors import AdmittanceError, Conflict, InvalidInput, NotFound, PermissionDenied
 from admittance.kernel.principal import Principal
+from admittance.pki.issuing import CertificateIssuer
 from admittance.pki.model import IssuedCertificate, IssuedVia
-from admittance.pki.service import CertificateService
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class ProvisioningService:
     def __init__(
         self,
         storage: ProvisioningStorage,
-        certificates: CertificateService,
+        certificates: CertificateIssuer,
         clock: Clock,
         *,
         jwt_max_seconds: int = DEFAULT_JWT_MAX_SECONDS,

@@ -87,7 +87,7 @@ async def prepare_tls(services: Services) -> TlsFiles | None:
         client_ca = Path(settings.tls_client_ca_file)
     else:
         client_ca = folder / CLIENT_CA_FILE
-        anchors = await services.certificates.trust_anchors()
+        anchors = await services.trust_store.trust_anchors()
         _write(client_ca, b"".join(c.public_bytes(serialization.Encoding.PEM) for c in anchors), 0o644)
     if settings.tls_certificate_file:
         files = TlsFiles(Path(settings.tls_certificate_file), Path(settings.tls_key_file), client_ca)

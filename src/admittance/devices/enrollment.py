@@ -20,13 +20,12 @@ password was checked, and leaves the password usable.
 from __future__ import annotations
 
 import hmac
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, NoReturn, Protocol
+from typing import NoReturn, Protocol
 
 from cryptography import x509
 
-from admittance.audit import AuditEvent, AuditStore, AuditTag
+from admittance.audit import AuditEvent, AuditTag
 from admittance.devices.model import (
     MAX_DEVICE_ID_BYTES,
     RegistrationRequest,
@@ -39,9 +38,12 @@ from admittance.kernel.clock import Clock
 from admittance.kernel.errors import Unauthenticated
 from admittance.kernel.principal import MANAGEMENT_TENANT, Role
 from admittance.kernel.secrets import Pepper, random_password
+from admittance.kernel.storage import Storage
 from admittance.kernel.text import has_control_chars
 from admittance.pki.csr import check_csr, parse_csr
+from admittance.pki.issuing import CertificateIssuer
 from admittance.pki.model import IssuedCertificate, IssuedVia
+from admittance.pki.store import PkiTransaction
 
 ENROLLMENT_PURPOSE = "enrollment-token"  # the Pepper purpose of registration_requests.enrollment_token_digest
 ENROLLABLE = frozenset(
@@ -65,42 +67,12 @@ class EnrollmentStore(Protocol):
         ...
 
 
-class EnrollmentTransaction(Protocol):
+class EnrollmentTransaction(PkiTransaction, Protocol):
     @property
     def registrations(self) -> RegistrationStore: ...
 
     @property
     def enrollment(self) -> EnrollmentStore: ...
-
-    @property
-    def audit(self) -> AuditStore: ...
-
-
-class EnrollmentStorage(Protocol):
-    def transaction(self) -> AbstractAsyncContextManager[EnrollmentTransaction]: ...
-
-    def read(self) -> AbstractAsyncContextManager[EnrollmentTransaction]: ...
-
-
-class CertificateIssuer(Protocol):
-    """What EST needs of the PKI (pki.service.CertificateService)."""
-
-    async def ca_certificates(self) -> list[x509.Certificate]: ...
-
-    async def issue_in(
-        self,
-        tx: Any,
-        csr: x509.CertificateSigningRequest,
-        *,
-        tenant_id: str,
-        owner: str,
-        common_name: str,
-        issued_via: str,
-    ) -> IssuedCertificate: ...
-
-    async def renew(
-        self, holder_der: bytes, csr: x509.CertificateSigningRequest, *, via: str = ..., source: str = ...
-    ) -> IssuedCertificate: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +90,7 @@ class EnrollmentAttempt:
 class EstService:
     def __init__(
         self,
-        storage: EnrollmentStorage,
+        storage: Storage[EnrollmentTransaction],
         certificates: CertificateIssuer,
         authenticator: Authenticator,
         pepper: Pepper,

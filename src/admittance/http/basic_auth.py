@@ -2,7 +2,7 @@
 (`tenant/user:password` or `user:password`), and API tokens from /api/login as
 `Authorization: Bearer <token>` or as Connectware's plain `Authorization: <token>`, and, when no
 Authorization header is sent, a verified client certificate (http/client_cert.py: the TLS handshake
-of `admittance serve`, or a trusted proxy's header) mapped to its user by the CertificateService.
+of `admittance serve`, or a trusted proxy's header) mapped to its user by the IssuingService.
 
 A bare user name belongs to the tenant named by the first label of the Host header when such a
 tenant exists (t1.example.com -> t1), else to the configured default tenant.

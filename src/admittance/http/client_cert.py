@@ -11,7 +11,7 @@
    403 rather than ignored: a silently ignored header hides a misconfigured proxy, and refusing
    makes a spoofing attempt visible.
 
-Either way the certificate is only a claim of identity: CertificateService.principal_for_certificate
+Either way the certificate is only a claim of identity: IssuingService.principal_for_certificate
 still checks that we issued it, that it is unexpired and unrevoked (per request, in the database),
 and that its owner may use certificates. See docs/operations/client-certificates.md.
 """
@@ -109,7 +109,7 @@ def verified_client_certificate(request: Request, settings: Settings) -> bytes |
     The trusted proxy's header wins over the TLS handshake (the proxy's own certificate, if it
     presents one to us, is not the device's). Raises PermissionDenied for the header from an
     untrusted address and MalformedInput for a header that does not decode. The caller still has to
-    map the certificate to a principal (CertificateService.principal_for_certificate)."""
+    map the certificate to a principal (IssuingService.principal_for_certificate)."""
     forwarded = forwarded_certificate_header(request, settings)
     if forwarded is not None:  # behind a proxy, its connection's own certificate is never the device's
         return der_from_header(forwarded) if forwarded else None

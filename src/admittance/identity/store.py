@@ -1,16 +1,19 @@
-"""What the identity context needs from storage, in domain terms.
+"""What the identity context needs from storage, in domain terms: tenants, users, and the directory
+(users with roles and permissions as the Connectware-compatible API manages them).
 
 Unique names are settled by the database: `create_*` raise Conflict when the name is taken.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Protocol
 
 from admittance.audit import AuditStore
+from admittance.identity.directory_model import DirectoryUser, GrantType, NewCertificate, Role, StoredPermission
 from admittance.identity.model import SecurityTokenPolicy, Tenant, User, UserAuthRecord, UserKind
+from admittance.kernel.storage import Storage
 
 
 class TenantStore(Protocol):
@@ -59,15 +62,136 @@ class IdentityTransaction(Protocol):
     def audit(self) -> AuditStore: ...
 
 
-class IdentityStorage(Protocol):
-    def transaction(self) -> AbstractAsyncContextManager[IdentityTransaction]: ...
-
-    def read(self) -> AbstractAsyncContextManager[IdentityTransaction]:
-        """The same stores on the read path: for use cases that change nothing."""
-        ...
-
+class IdentityStorage(Storage[IdentityTransaction], Protocol):
     async def auth_record(self, tenant_id: str, username: str) -> UserAuthRecord | None:
         """A read outside any transaction, for the authentication of every request."""
         ...
 
     async def tenant_exists(self, tenant_id: str) -> bool: ...
+
+
+class DirectoryStore(Protocol):
+    # -- users ------------------------------------------------------------------------------------
+    async def create_user(
+        self,
+        tenant_id: str,
+        username: str,
+        password_hash: str,
+        kind: UserKind,
+        *,
+        auto_generated: bool,
+        mqtt_publish_prefix: str | None,
+        identity_provider: str,
+        grant_types: Sequence[GrantType],
+        enforce_mfa_enrollment: bool,
+    ) -> int:
+        """The new user's id. Raises Conflict when the username is taken in the tenant."""
+        ...
+
+    async def users(self, user_ids: Sequence[int], now: datetime) -> list[DirectoryUser]:
+        """Full users (roles with permissions, certificates, live session tokens), in the given order."""
+        ...
+
+    async def user_page(
+        self,
+        tenant_id: str | None,
+        usernames: Sequence[str],
+        exclude_auto_generated: bool,
+        offset: int,
+        limit: int,
+        search: str = "",
+    ) -> tuple[list[int], int]:
+        """Ids of one page of users, ordered by username, and the total. `tenant_id` None: every
+        tenant; else that tenant and the management tenant's bootstrap identity. `search`: only
+        usernames containing it, in any case."""
+        ...
+
+    async def update_profile(
+        self,
+        user_id: int,
+        *,
+        username: str,
+        mqtt_publish_prefix: str | None,
+        identity_provider: str,
+        grant_types: Sequence[GrantType],
+        enforce_mfa_enrollment: bool,
+    ) -> None:
+        """Raises Conflict when the new username is taken in the tenant."""
+        ...
+
+    async def set_password_hash(self, user_id: int, password_hash: str) -> None: ...
+
+    async def set_enabled(self, user_id: int, enabled: bool) -> None: ...
+
+    async def clear_mfa(self, user_id: int) -> None:
+        """Forget the TOTP secrets, the last accepted step and the backup codes."""
+        ...
+
+    async def delete_user(self, user_id: int) -> None: ...
+
+    async def grant_role(self, user_id: int, role_id: str) -> bool:
+        """False when the user held it already."""
+        ...
+
+    async def revoke_role(self, user_id: int, role_id: str) -> bool:
+        """False when the user did not hold it."""
+        ...
+
+    async def certificate_owner(self, fingerprint: str) -> int | None: ...
+
+    async def add_certificate(self, user_id: int, certificate: NewCertificate, now: datetime) -> None: ...
+
+    async def remove_certificate(self, user_id: int, fingerprint: str) -> bool: ...
+
+    # -- roles ------------------------------------------------------------------------------------
+    async def role(self, role_id: str) -> Role | None:
+        """A stored (custom or personal) role with its permissions."""
+        ...
+
+    async def roles(self, tenant_id: str | None) -> list[Role]:
+        """Stored roles of a tenant (None: of every tenant), with their permissions, ordered by name."""
+        ...
+
+    async def create_role(self, role: Role, now: datetime) -> None:
+        """Raises Conflict when the name is taken in the tenant."""
+        ...
+
+    async def update_role(self, role_id: str, name: str, is_shared: bool) -> None:
+        """Raises Conflict when the name is taken in the tenant."""
+        ...
+
+    async def delete_role(self, role_id: str) -> int:
+        """Delete the role and its grants; the number of users who held it."""
+        ...
+
+    async def add_permission(self, role_id: str, permission: StoredPermission) -> None:
+        """Raises Conflict when the role grants the same permission already."""
+        ...
+
+    async def update_permission(self, role_id: str, permission: StoredPermission) -> None:
+        """Raises Conflict when the role grants the same permission already."""
+        ...
+
+    async def delete_permission(self, role_id: str, permission_id: str) -> bool: ...
+
+    async def replace_permissions(self, role_id: str, permissions: Sequence[StoredPermission]) -> None: ...
+
+    async def role_members(
+        self, role_ids: Sequence[str], tenant_id: str | None, per_role: int
+    ) -> dict[str, list[tuple[int, str]]]:
+        """Up to `per_role` (id, username) of each role's users, ordered by username; `tenant_id` None:
+        of every tenant."""
+        ...
+
+    async def usernames(self, user_ids: Sequence[int]) -> dict[int, str]: ...
+
+
+class DirectoryTransaction(Protocol):
+    @property
+    def tenants(self) -> TenantStore: ...
+
+    @property
+    def directory(self) -> DirectoryStore: ...
+
+    @property
+    def audit(self) -> AuditStore: ...

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
 from cryptography import x509
 
 from admittance.kernel.access import Permission
+from admittance.kernel.principal import MANAGEMENT_TENANT
 
 ENTITY = "certificate"
 DEVICE_CA_ID = "device-ca"  # the one issuing CA row: a fixed id, so concurrent first starts agree
@@ -111,3 +112,23 @@ class CertificateUser:
     roles: frozenset[str]
     stored_permissions: frozenset[Permission]
     grant_methods: frozenset[str]  # of users.grant_types: "password", "certificate", "token"
+
+
+@dataclass(frozen=True)
+class PkiPolicy:
+    ca_key_type: str = "ec-p256"
+    ca_common_name: str = "Admittance Device CA"
+    ca_validity_days: int = 3650
+    certificate_validity_days: int = 365
+    crl_validity_hours: float = 24.0
+    renewal_grace_days: float = 0.0  # 0: an expired certificate cannot be renewed
+    # Tenants whose administrators may change the trusted store (global to the server).
+    trusted_store_tenants: frozenset[str] = field(default_factory=lambda: frozenset({MANAGEMENT_TENANT}))
+
+
+def normal_serial(serial: str) -> str | None:
+    """A serial number as stored (lower-case hex, no colons or leading zeros); None when it is not one."""
+    text = serial.strip().lower().replace(":", "")
+    if not text or len(text) > 64 or any(char not in "0123456789abcdef" for char in text):
+        return None
+    return text.lstrip("0") or "0"

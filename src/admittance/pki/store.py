@@ -1,10 +1,10 @@
-"""What the PKI needs from storage (storage/sql/certificates.py implements it as `tx.certificates`)."""
+"""What the PKI needs: from storage (storage/sql/certificates.py implements it as `tx.certificates`), and
+the uniform authentication failure of identity's Authenticator."""
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 from admittance.audit import AuditStore
 from admittance.kernel.paging import Page, PageRequest
@@ -71,7 +71,11 @@ class PkiTransaction(Protocol):
     def audit(self) -> AuditStore: ...
 
 
-class PkiStorage(Protocol):
-    def transaction(self) -> AbstractAsyncContextManager[PkiTransaction]: ...
+class FailureGate(Protocol):
+    """The Authenticator's uniform failure: rate limit by source, one answer, one minimum delay."""
 
-    def read(self) -> AbstractAsyncContextManager[PkiTransaction]: ...
+    def started(self) -> float: ...
+
+    def check_source(self, source: str) -> None: ...
+
+    async def reject_token(self, source: str, started: float, reason: str) -> NoReturn: ...

@@ -32,7 +32,6 @@ import sqlite3
 import zipfile
 import zlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -41,7 +40,8 @@ import asyncpg
 import orjson
 from sqlalchemy import BigInteger, Boolean, Integer, LargeBinary, Table
 
-from admittance.kernel.errors import AdmittanceError, InvalidInput, MalformedInput
+from admittance.kernel.errors import AdmittanceError, InvalidInput
+from admittance.maintenance.model import BackupDamaged, BackupRefused, Manifest, TableEntry
 from admittance.storage.database import Executor
 from admittance.storage.location import DatabaseLocation
 from admittance.storage.schema import metadata
@@ -55,16 +55,6 @@ _MAX_MANIFEST_BYTES = 1024 * 1024
 _BATCH_ROWS = 1000
 _BATCH_BYTES = 8 * 1024 * 1024
 _FETCH_ROWS = 1000
-
-
-class BackupRefused(InvalidInput):
-    """The backup cannot be restored here: another format version or schema revision, or tables
-    that do not fit. Nothing was changed."""
-
-
-class BackupDamaged(MalformedInput):
-    """The file is not a readable backup, or its content does not match its checksums. Nothing was
-    changed."""
 
 
 def tables() -> list[Table]:
@@ -96,42 +86,20 @@ def _select(table: Table) -> str:
     return f"SELECT {names} FROM {table.name} ORDER BY {order}"
 
 
-@dataclass(frozen=True, slots=True)
-class TableEntry:
-    name: str
-    columns: tuple[str, ...]
-    rows: int
-    sha256: str
-
-
-@dataclass(frozen=True, slots=True)
-class Manifest:
-    backup_id: str
-    created_at: str  # ISO 8601, UTC
-    app_version: str
-    revision: str
-    dialect: str
-    tables: tuple[TableEntry, ...]
-    sha256: str  # of the data of every table, in order
-
-    @property
-    def total_rows(self) -> int:
-        return sum(entry.rows for entry in self.tables)
-
-    def document(self) -> dict[str, Any]:
-        return {
-            "format": FORMAT,
-            "formatVersion": FORMAT_VERSION,
-            "id": self.backup_id,
-            "createdAt": self.created_at,
-            "appVersion": self.app_version,
-            "revision": self.revision,
-            "dialect": self.dialect,
-            "sha256": self.sha256,
-            "tables": [
-                {"name": e.name, "columns": list(e.columns), "rows": e.rows, "sha256": e.sha256} for e in self.tables
-            ],
-        }
+def _document(manifest: Manifest) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "formatVersion": FORMAT_VERSION,
+        "id": manifest.backup_id,
+        "createdAt": manifest.created_at,
+        "appVersion": manifest.app_version,
+        "revision": manifest.revision,
+        "dialect": manifest.dialect,
+        "sha256": manifest.sha256,
+        "tables": [
+            {"name": e.name, "columns": list(e.columns), "rows": e.rows, "sha256": e.sha256} for e in manifest.tables
+        ],
+    }
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -198,7 +166,7 @@ class _Writer:
             tables=tuple(self._entries),
             sha256=self._total.hexdigest(),
         )
-        self._zip.writestr(MANIFEST, orjson.dumps(manifest.document(), option=orjson.OPT_INDENT_2))
+        self._zip.writestr(MANIFEST, orjson.dumps(_document(manifest), option=orjson.OPT_INDENT_2))
         self._zip.close()
         self._file.flush()
         os.fsync(self._file.fileno())
@@ -531,11 +499,3 @@ async def _insert(
             f"The backup's rows of table {table.name} cannot be stored in this database ({exc.message}); "
             "nothing was changed"
         ) from exc
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -15,8 +15,8 @@ import pytest
 
 from admittance.bootstrap import Services
 from admittance.kernel.clock import to_millis
+from admittance.maintenance.model import INTERRUPTED
 from admittance.storage.backup import FORMAT_VERSION, MANIFEST, tables
-from admittance.storage.maintenance import INTERRUPTED
 from admittance.storage.schema import tenants
 from tests.support.connectware import ADMIN, api, assert_error, create_user, person
 from tests.support.maintenance import (
@@ -297,7 +297,7 @@ async def test_one_run_at_a_time_and_crashed_runs_are_marked_failed(
     assert body["backup"]["endDate"] is not None
 
     # Another process is running one (it holds the lock, its row is unfinished).
-    holder = services.maintenance._lock()
+    holder = services.maintenance._storage.lock()
     assert await holder.acquire()
     try:
         async with services.database.transaction() as executor:

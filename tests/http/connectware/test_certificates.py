@@ -192,8 +192,8 @@ async def test_other_tenants_cannot_change_the_global_store(services: Services) 
     """The store is the server's: administrators of tenants other than the management and the
     default tenant may read it but not change it."""
     outsider = Principal.of(99, "t2", "admin", ["connectware-admin"])
-    assert len(await services.certificates.list_trusted(outsider)) == 1
+    assert len(await services.trust_store.list_trusted(outsider)) == 1
     with pytest.raises(PermissionDenied):
-        await services.certificates.add_trusted(outsider, cert_pem(named_ca("X")))
+        await services.trust_store.add_trusted(outsider, cert_pem(named_ca("X")))
     with pytest.raises(PermissionDenied):
-        await services.certificates.remove_trusted(outsider, "device-ca")
+        await services.trust_store.remove_trusted(outsider, "device-ca")

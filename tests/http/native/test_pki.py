@@ -52,7 +52,7 @@ def problem(response: httpx.Response, status: int) -> dict[str, object]:
 
 async def holder(services: Services, name: str = "meter_1") -> tuple[IssuedCertificate, object]:
     admin = await principal(services)
-    await services.directory.create_user(
+    await services.users.create_user(
         admin, NewUser(name, None, grant_types=(GrantType(GrantMethod.CERTIFICATE, False),))
     )
     key = ec_key()
@@ -153,7 +153,7 @@ async def test_renew_with_the_certificate_in_the_body(client: httpx.AsyncClient,
     problem(await client.post(f"{V1}/certificates/renew", json={"csr": csr_pem(csr), "certificate": "x"}), 400)
     problem(await client.post(f"{V1}/certificates/renew", json={}), 400)
     # revoked
-    await services.certificates.revoke(await principal(services), issued.serial, "superseded")
+    await services.revocation.revoke(await principal(services), issued.serial, "superseded")
     problem(await client.post(f"{V1}/certificates/renew", json=body), 401)
 
 

@@ -20,7 +20,14 @@ def surface(services: Services, auth: BasicAuthenticator, client_certificates: C
     links = Links(settings.public_url)
     jobs = jobs_routes.Jobs(services.jobs, services.bulk, services.clock, links, settings.max_manifest_bytes)
     certificates = pki_routes.Certificates(
-        services.certificates, services.identity, client_certificates, services.clock, links, settings.max_body_bytes
+        services.certificates,
+        services.revocation,
+        services.trust_store,
+        services.identity,
+        client_certificates,
+        services.clock,
+        links,
+        settings.max_body_bytes,
     )
     keys = nrf_routes.IdentityKeys(services.identity_keys, settings.max_manifest_bytes)
     return Surface(

@@ -32,8 +32,10 @@ from admittance.kernel.clock import Clock
 from admittance.kernel.errors import MalformedInput
 from admittance.kernel.principal import Principal
 from admittance.pki.csr import parse_csr, public_key_sha256
+from admittance.pki.issuing import IssuingService
 from admittance.pki.model import IssuedCertificate
-from admittance.pki.service import CertificateService
+from admittance.pki.revocation import RevocationService
+from admittance.pki.trust_store import TrustStoreService
 
 PREFIX = "/admittance/v1"
 JSON = "application/json"
@@ -97,7 +99,9 @@ class Certificates:
 
     def __init__(
         self,
-        certificates: CertificateService,
+        certificates: IssuingService,
+        revocation: RevocationService,
+        trust_store: TrustStoreService,
         identity: Identity,
         client_certificates: ClientCertificates,
         clock: Clock,
@@ -105,6 +109,8 @@ class Certificates:
         max_body_bytes: int,
     ) -> None:
         self._certificates = certificates
+        self._revocation = revocation
+        self._trust_store = trust_store
         self._identity = identity
         self._client_certificates = client_certificates
         self._clock = clock
@@ -112,15 +118,15 @@ class Certificates:
         self._max_body_bytes = max_body_bytes
 
     async def ca_pem(self, _request: Request) -> Response:
-        text = await self._certificates.ca_pem()
+        text = await self._trust_store.ca_pem()
         return Response(text, 200, media_type="application/pem-certificate-chain", headers=_PUBLIC_CACHE)
 
     async def crl_der(self, _request: Request) -> Response:
-        der = await self._certificates.crl_der()
+        der = await self._revocation.crl_der()
         return Response(der, 200, media_type="application/pkix-crl", headers=_PUBLIC_CACHE)
 
     async def crl_pem(self, _request: Request) -> Response:
-        text = await self._certificates.crl_pem()
+        text = await self._revocation.crl_pem()
         return Response(text, 200, media_type="application/x-pem-file", headers=_PUBLIC_CACHE)
 
     async def list(self, request: Request, principal: Principal) -> Response:
@@ -137,7 +143,7 @@ class Certificates:
     async def revoke(self, request: Request, principal: Principal) -> Response:
         body = await read_json_object(request, self._max_body_bytes)
         reason = FIELDS.text(body, "reason") or "unspecified"
-        issued = await self._certificates.revoke(principal, path_text(request, "serial"), reason)
+        issued = await self._revocation.revoke(principal, path_text(request, "serial"), reason)
         return _json(issued_document(issued, self._links.base(request), self._clock.now()))
 
     async def renew(self, request: Request) -> Response:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from admittance.identity.broker import MqttUser, parse_grant_types
+from admittance.broker.model import MqttUser, parse_grant_types
 from admittance.kernel.access import Context, Operation, Permission
 from admittance.kernel.clock import Clock, to_millis
 from admittance.storage.database import Database

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from admittance.identity.broker import parse_grant_types
+from admittance.broker.model import parse_grant_types
 from admittance.kernel.clock import Clock, from_millis, to_millis
 from admittance.kernel.paging import Page, PageRequest
 from admittance.pki.model import DEVICE_CA_ID, CertificateUser, IssuedCertificate, StoredCa, TrustedCertificate

@@ -9,9 +9,9 @@ from datetime import datetime
 
 import orjson
 
-from admittance.identity.client_registry import ClientRegistration, CredentialType, EntryStatus
 from admittance.kernel.access import Permission, parse_permission
 from admittance.kernel.clock import from_millis, to_millis
+from admittance.registry.model import ClientRegistration, CredentialType, EntryStatus
 from admittance.storage.database import Executor, Row
 
 _COLUMNS = (

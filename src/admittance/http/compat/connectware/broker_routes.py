@@ -1,5 +1,5 @@
 """The seed's broker authentication endpoints: VerneMQ webhooks (vmq_webhooks) answered by the broker
-decisions (admittance.identity.broker). docs/compat/connectware/broker.md has the exact shapes.
+decisions (admittance.broker). docs/compat/connectware/broker.md has the exact shapes.
 
     POST /api/broker/auth              the hook named by the `vernemq-hook` header
     POST /api/broker/auth/{hook}       auth_on_register(_m5), auth_on_publish(_m5), auth_on_subscribe(_m5), on_auth_m5
@@ -26,10 +26,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from admittance.broker.model import ConnectAttempt, EnhancedOutcome
 from admittance.http.basic_auth import client_address
 from admittance.http.body import read_body
 from admittance.http.state import AppState
-from admittance.identity.broker import ConnectAttempt, EnhancedOutcome
 from admittance.kernel.errors import MalformedInput, NotFound, PermissionDenied
 
 log = logging.getLogger("admittance.broker")

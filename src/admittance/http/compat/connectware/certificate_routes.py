@@ -23,7 +23,7 @@ from admittance.http.state import AppState
 from admittance.kernel.clock import to_millis
 from admittance.kernel.errors import MalformedInput, NotFound, UnsupportedMediaType
 from admittance.pki.model import TrustedCertificate
-from admittance.pki.service import CertificateService
+from admittance.pki.trust_store import TrustStoreService
 
 _KEY_USAGES = (
     ("digital_signature", "digitalSignature"),
@@ -141,8 +141,8 @@ async def pem_body(request: Request, max_bytes: int) -> str:
 
 
 def routes(state: AppState, guard: Guard) -> list[BaseRoute]:
-    def certificates() -> CertificateService:
-        return state.services.certificates
+    def certificates() -> TrustStoreService:
+        return state.services.trust_store
 
     async def list_certificates(request: Request) -> Response:
         principal = await guard.permitted(request)

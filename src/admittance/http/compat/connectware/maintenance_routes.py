@@ -21,7 +21,8 @@ from admittance.http.guard import Guard
 from admittance.http.state import AppState
 from admittance.http.upload import read_upload
 from admittance.kernel.errors import MalformedInput, UnsupportedMediaType
-from admittance.storage.maintenance import BackupFile, MaintenanceRun, MaintenanceService
+from admittance.maintenance.model import BackupFile, MaintenanceRun
+from admittance.maintenance.service import MaintenanceService
 
 _RAW_TYPES = ("application/zip", "application/x-zip-compressed", "application/octet-stream")
 

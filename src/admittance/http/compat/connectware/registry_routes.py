@@ -27,15 +27,9 @@ from admittance.http.compat.connectware.errors import render
 from admittance.http.errors import Problem
 from admittance.http.guard import Guard
 from admittance.http.state import AppState
-from admittance.identity.client_registry import (
-    ClientRegistration,
-    ClientRegistryService,
-    Confirmation,
-    Outcome,
-    RegisterResult,
-    RegistrationRequest,
-)
 from admittance.kernel.errors import InvalidInput, MalformedInput
+from admittance.registry.model import ClientRegistration, Confirmation, Outcome, RegisterResult, RegistrationRequest
+from admittance.registry.service import ClientRegistryService
 
 LOCKED_MESSAGE = "The client registry is locked: an operator must open it (POST /api/client-registry/open)"
 

@@ -1,7 +1,7 @@
 """Roles and permissions of the Connectware-compatible surface: /api/roles/..., /api/permissions/...
 
 Every endpoint passes the one permission policy on method and path first (Guard.permitted); the
-directory service adds visibility, the immutability of built-in roles and the escalation rules.
+role service adds visibility, the immutability of built-in roles and the escalation rules.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from admittance.http.body import path_text, read_json_object
 from admittance.http.compat.connectware import representations as rep
 from admittance.http.guard import Guard
 from admittance.http.state import AppState
-from admittance.identity.directory import DirectoryService
 from admittance.identity.directory_model import UNSET, NewRole, RoleChanges, RoleQuery
+from admittance.identity.roles import RoleService
 
 
 def new_role(body: dict[str, Any]) -> NewRole:
@@ -44,21 +44,21 @@ def role_changes(body: dict[str, Any]) -> RoleChanges:
 
 
 def routes(state: AppState, guard: Guard) -> list[BaseRoute]:
-    def directory() -> DirectoryService:
-        return state.services.directory
+    def roles() -> RoleService:
+        return state.services.roles
 
     async def body_of(request: Request) -> dict[str, Any]:
         return await read_json_object(request, state.services.settings.max_body_bytes)
 
     async def create(request: Request) -> Response:
         principal = await guard.permitted(request)
-        created = await directory().create_role(principal, new_role(await body_of(request)))
+        created = await roles().create_role(principal, new_role(await body_of(request)))
         return rep.json_response(rep.role(created), 201)
 
     async def list_roles(request: Request) -> Response:
         principal = await guard.permitted(request)
         name = request.query_params.get("name")
-        found = await directory().list_roles(principal, name if name else None)
+        found = await roles().list_roles(principal, name if name else None)
         return rep.json_response([rep.role(role) for role in found])
 
     async def page(request: Request) -> Response:
@@ -71,40 +71,38 @@ def routes(state: AppState, guard: Guard) -> list[BaseRoute]:
             page=number,
             rows_per_page=rows,
         )
-        return rep.json_response(rep.role_page(await directory().roles_page(principal, query)))
+        return rep.json_response(rep.role_page(await roles().roles_page(principal, query)))
 
     async def get_role(request: Request) -> Response:
         principal = await guard.permitted(request)
-        return rep.json_response(rep.role(await directory().get_role(principal, path_text(request, "id"))))
+        return rep.json_response(rep.role(await roles().get_role(principal, path_text(request, "id"))))
 
     async def update_role(request: Request) -> Response:
         principal = await guard.permitted(request)
         role_id = path_text(request, "id")
         changes = role_changes(await body_of(request))
-        return rep.json_response(rep.role(await directory().update_role(principal, role_id, changes)))
+        return rep.json_response(rep.role(await roles().update_role(principal, role_id, changes)))
 
     async def delete_role(request: Request) -> Response:
         principal = await guard.permitted(request)
-        await directory().delete_role(principal, path_text(request, "id"))
+        await roles().delete_role(principal, path_text(request, "id"))
         return rep.no_content()
 
     async def list_permissions(request: Request) -> Response:
         principal = await guard.permitted(request)
-        role = await directory().get_role(principal, path_text(request, "id"))
+        role = await roles().get_role(principal, path_text(request, "id"))
         return rep.json_response([rep.permission(stored) for stored in role.permissions])
 
     async def add_permission(request: Request) -> Response:
         principal = await guard.permitted(request)
         role_id = path_text(request, "id")
         grant = rep.parse_permission_body(await body_of(request))
-        await directory().add_permission(principal, role_id, grant)
+        await roles().add_permission(principal, role_id, grant)
         return rep.no_content()
 
     async def get_permission(request: Request) -> Response:
         principal = await guard.permitted(request)
-        stored = await directory().permission_of_role(
-            principal, path_text(request, "id"), path_text(request, "permission")
-        )
+        stored = await roles().permission_of_role(principal, path_text(request, "id"), path_text(request, "permission"))
         return rep.json_response(rep.permission(stored))
 
     async def update_permission(request: Request) -> Response:
@@ -113,25 +111,25 @@ def routes(state: AppState, guard: Guard) -> list[BaseRoute]:
         body = await body_of(request)
         for name in ("resource", "operation"):
             rep.text(body, name, required=True)
-        await directory().update_permission(
+        await roles().update_permission(
             principal, role_id, permission_id, body["resource"], body["operation"], rep.text(body, "context")
         )
         return rep.no_content()
 
     async def delete_permission(request: Request) -> Response:
         principal = await guard.permitted(request)
-        await directory().delete_permission(principal, path_text(request, "id"), path_text(request, "permission"))
+        await roles().delete_permission(principal, path_text(request, "id"), path_text(request, "permission"))
         return rep.no_content()
 
     async def permission_page(request: Request) -> Response:
         principal = await guard.permitted(request)
         number, rows = rep.page_params(request)
-        found = await directory().permission_groups(principal, rep.query_list(request, "ids"), number, rows)
+        found = await roles().permission_groups(principal, rep.query_list(request, "ids"), number, rows)
         return rep.json_response(rep.permission_page(found))
 
     async def permission_ids(request: Request) -> Response:
         principal = await guard.permitted(request)
-        return rep.json_response(rep.permission_ids(await directory().permission_ids(principal)))
+        return rep.json_response(rep.permission_ids(await roles().permission_ids(principal)))
 
     return [
         Route("/api/roles", create, methods=["POST"]),

@@ -1,7 +1,7 @@
 """Users of the Connectware-compatible surface: /api/users, /api/listUsers, certificates and roles of a user.
 
 Every endpoint passes the one permission policy on method and path first (Guard.permitted); the
-directory service adds visibility and the privilege-escalation rules.
+user service adds visibility and the privilege-escalation rules.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from admittance.http.body import parse_json, read_body, read_json_object, requir
 from admittance.http.compat.connectware import representations as rep
 from admittance.http.guard import Guard
 from admittance.http.state import AppState
-from admittance.identity.directory import DirectoryService
 from admittance.identity.directory_model import (
     DEFAULT_GRANT_TYPES,
     UNSET,
@@ -26,6 +25,7 @@ from admittance.identity.directory_model import (
     UserChanges,
     UserQuery,
 )
+from admittance.identity.users import UserService
 from admittance.kernel.errors import InvalidInput, MalformedInput
 
 
@@ -85,15 +85,15 @@ async def read_json_array(request: Request, max_bytes: int) -> list[Any]:
 
 
 def routes(state: AppState, guard: Guard) -> list[BaseRoute]:
-    def directory() -> DirectoryService:
-        return state.services.directory
+    def users() -> UserService:
+        return state.services.users
 
     async def body_of(request: Request) -> dict[str, Any]:
         return await read_json_object(request, state.services.settings.max_body_bytes)
 
     async def create(request: Request) -> Response:
         principal = await guard.permitted(request)
-        created = await directory().create_user(principal, new_user(await body_of(request)))
+        created = await users().create_user(principal, new_user(await body_of(request)))
         return rep.json_response(rep.user(created), 201)
 
     async def create_batch(request: Request) -> Response:
@@ -101,7 +101,7 @@ def routes(state: AppState, guard: Guard) -> list[BaseRoute]:
         items = await read_json_array(request, state.services.settings.max_body_bytes)
         if not all(isinstance(item, dict) for item in items):
             raise MalformedInput("Every item of the batch must be a user object")
-        ids = await directory().create_users(principal, [new_user(item) for item in items])
+        ids = await users().create_users(principal, [new_user(item) for item in items])
         return rep.json_response([str(user_id) for user_id in ids], 201)
 
     async def list_users(request: Request) -> Response:
@@ -113,21 +113,21 @@ def routes(state: AppState, guard: Guard) -> list[BaseRoute]:
             page=page,
             rows_per_page=rows,
         )
-        return rep.json_response(rep.user_page(await directory().list_users(principal, query)))
+        return rep.json_response(rep.user_page(await users().list_users(principal, query)))
 
     async def get_user(request: Request) -> Response:
         principal = await guard.permitted(request)
-        return rep.json_response(rep.user(await directory().get_user(principal, rep.user_id(request))))
+        return rep.json_response(rep.user(await users().get_user(principal, rep.user_id(request))))
 
     async def update_user(request: Request) -> Response:
         principal = await guard.permitted(request)
         user_id = rep.user_id(request)
         changes = user_changes(await body_of(request))
-        return rep.json_response(rep.user(await directory().update_user(principal, user_id, changes)))
+        return rep.json_response(rep.user(await users().update_user(principal, user_id, changes)))
 
     async def delete_user(request: Request) -> Response:
         principal = await guard.permitted(request)
-        await directory().delete_user(principal, rep.user_id(request))
+        await users().delete_user(principal, rep.user_id(request))
         return rep.no_content()
 
     async def fingerprint_of(request: Request) -> str:
@@ -138,13 +138,13 @@ def routes(state: AppState, guard: Guard) -> list[BaseRoute]:
     async def add_certificate(request: Request) -> Response:
         principal = await guard.permitted(request)
         user_id = rep.user_id(request)
-        await directory().add_certificate(principal, user_id, await fingerprint_of(request))
+        await users().add_certificate(principal, user_id, await fingerprint_of(request))
         return rep.no_content()
 
     async def remove_certificate(request: Request) -> Response:
         principal = await guard.permitted(request)
         user_id = rep.user_id(request)
-        await directory().remove_certificate(principal, user_id, await fingerprint_of(request))
+        await users().remove_certificate(principal, user_id, await fingerprint_of(request))
         return rep.no_content()
 
     async def role_id_of(request: Request) -> str:
@@ -155,13 +155,13 @@ def routes(state: AppState, guard: Guard) -> list[BaseRoute]:
     async def grant_role(request: Request) -> Response:
         principal = await guard.permitted(request)
         user_id = rep.user_id(request)
-        await directory().grant_role(principal, user_id, await role_id_of(request))
+        await users().grant_role(principal, user_id, await role_id_of(request))
         return rep.no_content()
 
     async def revoke_role(request: Request) -> Response:
         principal = await guard.permitted(request)
         user_id = rep.user_id(request)
-        await directory().revoke_role(principal, user_id, await role_id_of(request))
+        await users().revoke_role(principal, user_id, await role_id_of(request))
         return rep.no_content()
 
     return [
