@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from admittance.broker.service import BrokerAuthService
+from admittance.claiming.bulk import NRF_BULK_CLAIM, BulkClaimJob, NrfBulkClaims
 from admittance.claiming.keys import IdentityKeyService
 from admittance.claiming.provisioning import ProvisioningService
 from admittance.claiming.service import ClaimingService
@@ -17,22 +18,25 @@ from admittance.claiming.verification import ClaimVerifier
 from admittance.devices import InventoryService, RegistrationService
 from admittance.devices.bulk.engine import BulkImporter
 from admittance.devices.bulk.export import ManifestExporter
+from admittance.devices.bulk.imports import DEVICE_IMPORT, PASSWORD_WRAP, ImportService
+from admittance.devices.bulk.jobs import ImportJob, PasswordWrapJob
 from admittance.devices.enrollment import EstService
 from admittance.identity import Authenticator, AuthPolicy, IdentityService, PasswordPolicy
+from admittance.identity.authentication import FailureAudit
 from admittance.identity.mfa import MfaService
 from admittance.identity.passwords import ChosenPasswords
 from admittance.identity.roles import RoleService
 from admittance.identity.service import FirstStart
 from admittance.identity.sessions import TOKEN_PREFIX, SessionPolicy, SessionService
 from admittance.identity.users import UserService
-from admittance.jobs import JobRunner, JobService
-from admittance.jobs.nrf_bulk import NrfBulkClaims
+from admittance.jobs import JobHandler, JobKind, JobRunner, JobService
+from admittance.jobs.wakeup import Wakeup
 from admittance.kernel.clock import Clock, SystemClock
-from admittance.kernel.errors import Unavailable
 from admittance.kernel.passwords import CredentialVerifier, PasswordHasher
 from admittance.kernel.principal import MANAGEMENT_TENANT
 from admittance.kernel.sealing import Sealer
 from admittance.kernel.secrets import Pepper
+from admittance.kernel.storage import Storage
 from admittance.maintenance.service import MaintenanceService
 from admittance.pki.authority import CertificateAuthority
 from admittance.pki.ca import CaError, CaMaterial, load_ca_files
@@ -46,7 +50,7 @@ from admittance.settings import Settings, SettingsError
 from admittance.storage import Database, open_database
 from admittance.storage.snapshots import SqlMaintenanceStorage
 from admittance.storage.sql.broker import SqlBrokerDirectory
-from admittance.storage.sql.storage import SqlStorage
+from admittance.storage.sql.storage import SqlStorage, SqlUnitOfWork
 
 log = logging.getLogger("admittance")
 SECRET_KEY_FILE = "secret.key"  # noqa: S105 - a fixed key for development mode only; production refuses it
@@ -66,6 +70,7 @@ class Services:
     bulk: BulkImporter
     exporter: ManifestExporter
     jobs: JobService
+    imports: ImportService
     runner: JobRunner
     verifier: CredentialVerifier
     users: UserService
@@ -127,7 +132,6 @@ async def build_services(
     storage = SqlStorage(database, clock)
     hasher = password_hasher(pepper)
     verifier = CredentialVerifier(hasher, clock, ttl_seconds=settings.auth_cache_ttl_seconds)
-    audit_failure = _FailureAudit()
     authenticator = Authenticator(
         verifier,
         clock,
@@ -141,7 +145,7 @@ async def build_services(
             otp_failures_per_user=settings.mfa_max_invalid_otps_per_user,
             otp_ban_seconds=settings.mfa_ban_minutes * 60,
         ),
-        record_failure=audit_failure,
+        record_failure=FailureAudit(storage, clock),
     )
     password_policy = PasswordPolicy.from_rules(settings.password_policy)
     passwords = ChosenPasswords(password_policy, verifier, hasher)
@@ -161,24 +165,14 @@ async def build_services(
         password_policy,
     )
     mfa = MfaService(storage, sessions, authenticator, Sealer(server_key, "totp-secret"), pepper, clock)
-    audit_failure.identity = identity
     # Rows per import transaction. SQLite writes on the event loop, so a chunk is also how long a
     # poll may wait; 100-row chunks imported as fast as 500-row ones there (50,000 rows: 11.8 s vs
     # 17.2 s). PostgreSQL pays a round trip per statement: 500 rows (20,000: 6.3 s vs 9.3 s at 100).
     chunk_rows = 100 if settings.database.dialect == "sqlite" else 500
     bulk = BulkImporter(storage, hasher, pepper, clock, chunk_rows=chunk_rows)
-    jobs = JobService(storage, bulk, clock)
-    runner = JobRunner(
-        storage,
-        jobs,
-        bulk,
-        hasher,
-        clock,
-        worker_id=settings.worker_id,
-        lease_seconds=settings.job_lease_seconds,
-        max_attempts=settings.job_max_attempts,
-    )
-    jobs.wake = runner.wake
+    wakeup = Wakeup()
+    jobs = JobService(storage, clock, wakeup)
+    imports = ImportService(storage, bulk, jobs, clock)
     claim_verifier = ClaimVerifier(clock, challenge_seconds=settings.nrf_challenge_seconds)
     authority = CertificateAuthority(
         storage, Sealer(server_key, "ca-key"), clock, pki_policy(settings), imported=operator_ca(settings)
@@ -193,7 +187,15 @@ async def build_services(
         storage, certificates, clock, jwt_max_seconds=settings.nrf_device_jwt_max_seconds
     )
     claiming = ClaimingService(storage, claim_verifier, clock, provisioning)
-    runner.claiming = claiming
+    runner = JobRunner(
+        storage,
+        job_handlers(storage, bulk, hasher, clock, imports, claiming),
+        clock,
+        wakeup=wakeup,
+        worker_id=settings.worker_id,
+        lease_seconds=settings.job_lease_seconds,
+        max_attempts=settings.job_max_attempts,
+    )
     return Services(
         settings=settings,
         clock=clock,
@@ -207,6 +209,7 @@ async def build_services(
         bulk=bulk,
         exporter=ManifestExporter(storage),
         jobs=jobs,
+        imports=imports,
         runner=runner,
         verifier=verifier,
         users=users,
@@ -278,19 +281,20 @@ def operator_ca(settings: Settings) -> CaMaterial | None:
         raise SettingsError(str(exc)) from None
 
 
-class _FailureAudit:
-    """Breaks the construction cycle: the authenticator records failures through the identity service."""
-
-    identity: IdentityService | None = None
-
-    async def __call__(self, tenant_id: str, username: str, source: str, reason: str) -> None:
-        if self.identity is None:
-            return
-        try:
-            await self.identity.record_authentication_failure(tenant_id, username, source, reason)
-        except Unavailable:
-            # The failure answer must not change because the audit log is unreachable; the log has it.
-            log.exception("could not record an authentication failure in the audit log")
+def job_handlers(
+    storage: Storage[SqlUnitOfWork],
+    importer: BulkImporter,
+    hasher: PasswordHasher,
+    clock: Clock,
+    imports: ImportService,
+    claiming: ClaimingService,
+) -> dict[JobKind, JobHandler]:
+    """Every kind of background job this server runs, and the handler that runs it."""
+    return {
+        DEVICE_IMPORT: ImportJob(storage, importer, imports),
+        PASSWORD_WRAP: PasswordWrapJob(storage, hasher, clock, imports),
+        NRF_BULK_CLAIM: BulkClaimJob(storage, claiming),
+    }
 
 
 async def first_start(services: Services) -> FirstStart | None:

@@ -82,7 +82,7 @@ async def test_the_counts_link_to_their_pages_and_the_chart_shows_each_day(
 async def test_a_queued_import_counts_as_a_job_until_it_has_run(
     admin_console: ConsoleClient, services: Services
 ) -> None:
-    await services.jobs.submit_import(await admin_of(services), manifest(["job-dev-1", "job-dev-2"]))
+    await services.imports.submit_import(await admin_of(services), manifest(["job-dev-1", "job-dev-2"]))
     assert stats_of((await admin_console.get("/console/")).text)["jobs"] == ("/console/imports", 1)
     await services.runner.run_once()
     assert stats_of((await admin_console.get("/console/")).text)["jobs"] == ("/console/imports", 0)

@@ -13,14 +13,14 @@ import httpx
 import pytest
 
 from admittance.bootstrap import Services
+from admittance.devices.bulk.imports import DEVICE_IMPORT, STAGED_FOR, ImportService
 from admittance.devices.bulk.manifest import parse
 from admittance.devices.bulk.preview import preview
 from admittance.devices.bulk.rows import RowFailure, read_columns, read_rows
 from admittance.http.app import create_app
 from admittance.identity.directory_model import NewUser
 from admittance.identity.model import PresentedCredentials
-from admittance.jobs import JobKind, JobService, JobStatus
-from admittance.jobs.service import STAGED_FOR
+from admittance.jobs import JobStatus
 from admittance.kernel.clock import FakeClock
 from admittance.kernel.errors import NotFound
 from admittance.kernel.paging import PageRequest
@@ -157,7 +157,7 @@ async def test_importing_runs_a_job_whose_page_shows_progress_results_and_failed
     admin = await services.identity.authenticate(PresentedCredentials("t1", "admin", ADMIN_PASSWORD, "test"))
     job = await services.jobs.get(admin, job_id)
     assert (job.kind, job.status, job.created_count, job.failed_count) == (
-        JobKind.DEVICE_IMPORT,
+        DEVICE_IMPORT,
         JobStatus.SUCCEEDED,
         1,
         5,
@@ -262,7 +262,7 @@ async def test_an_upload_without_the_csrf_token_is_refused(admin_console: Consol
 
 async def test_a_staged_upload_expires_and_the_next_upload_removes_the_expired_ones(services: Services) -> None:
     clock = FakeClock(datetime.now(UTC))
-    jobs = JobService(services.storage, services.bulk, clock)
+    jobs = ImportService(services.storage, services.bulk, services.jobs, clock)
     admin = await services.identity.authenticate(PresentedCredentials("t1", "admin", ADMIN_PASSWORD, "test"))
     staged = await jobs.stage_import(admin, MANIFEST, "factory.csv")
     _, shown = await jobs.preview_staged(admin, staged.id)
@@ -273,10 +273,10 @@ async def test_a_staged_upload_expires_and_the_next_upload_removes_the_expired_o
     with pytest.raises(NotFound):
         await jobs.submit_staged(admin, staged.id)
     async with services.storage.read() as tx:
-        assert await tx.jobs.staged(staged.id) is not None  # expired, not yet removed
+        assert await tx.staged_imports.get(staged.id) is not None  # expired, not yet removed
     await jobs.stage_import(admin, MANIFEST, "again.csv")
     async with services.storage.read() as tx:
-        assert await tx.jobs.staged(staged.id) is None
+        assert await tx.staged_imports.get(staged.id) is None
 
 
 def test_the_preview_finds_the_same_failing_rows_as_the_import_checks() -> None:

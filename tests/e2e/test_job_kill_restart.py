@@ -12,8 +12,9 @@ import sys
 from pathlib import Path
 
 from admittance.bootstrap import Services
+from admittance.devices.bulk.imports import DEVICE_IMPORT
 from admittance.devices.bulk.rows import RowStatus
-from admittance.jobs import JobKind, JobStatus
+from admittance.jobs import JobStatus
 from admittance.kernel.paging import PageRequest
 from admittance.settings import Settings
 from tests.support.bulk import principal
@@ -97,7 +98,7 @@ async def test_a_killed_worker_s_job_is_resumed_by_the_next_worker_without_apply
     assert await device_count(services) == {"users": ROWS, "objects": ROWS, "external_ids": ROWS}
     admin = await principal(services)
     kinds = [queued.kind for queued in (await services.jobs.list_jobs(admin, PageRequest(1, 10))).items]
-    assert kinds == [JobKind.DEVICE_IMPORT]
+    assert kinds == [DEVICE_IMPORT]
 
     # Devices of both workers' parts log in with the file's passwords.
     rows = parse_csv(data.decode())[1:]

@@ -13,8 +13,9 @@ import httpx
 import pytest
 
 from admittance.bootstrap import Services
+from admittance.devices.bulk.imports import PASSWORD_WRAP
 from admittance.devices.bulk.rows import RowStatus
-from admittance.jobs import JobKind, JobStatus
+from admittance.jobs import JobStatus
 from admittance.kernel.clock import FakeClock
 from admittance.kernel.errors import Unauthenticated
 from admittance.kernel.paging import PageRequest
@@ -87,7 +88,7 @@ async def test_an_import_job_succeeds_with_exact_counters_and_keeps_failures_and
 
     # The weak passwords were stored pending; the import queued one job to wrap all six of them.
     jobs = (await services.jobs.list_jobs(admin, PageRequest(1, 10))).items
-    wrap = next(queued for queued in jobs if queued.kind is JobKind.PASSWORD_WRAP)
+    wrap = next(queued for queued in jobs if queued.kind == PASSWORD_WRAP)
     assert (wrap.status, wrap.total, wrap.creator) == (JobStatus.PENDING, 6, "admin")
     assert await services.runner.run_once() is not None
     assert (await stored_job(services, wrap.id)).updated_count == 6
@@ -107,7 +108,7 @@ async def test_the_failed_rows_file_filled_in_and_uploaded_again_creates_those_d
     await services.runner.run_once()
     assert (await stored_job(services, job.id)).failed_count == 3
 
-    failed_file = await services.jobs.failed_rows_csv(admin, job.id)
+    failed_file = await services.imports.failed_rows_csv(admin, job.id)
     assert "Fix-Pass-2" not in failed_file
     assert "short" not in failed_file
     header, *rows = parse_csv(failed_file)
@@ -126,7 +127,7 @@ async def test_the_failed_rows_file_filled_in_and_uploaded_again_creates_those_d
     await services.runner.run_once()
     done = await stored_job(services, second.id)
     assert (done.created_count, done.failed_count) == (2, 1)
-    header, *rows = parse_csv(await services.jobs.failed_rows_csv(admin, second.id))
+    header, *rows = parse_csv(await services.imports.failed_rows_csv(admin, second.id))
     assert header == ["ID", "CREDENTIALS", "TYPE", "NAME", "FAILURE_REASON"]  # the old reasons are not kept
     assert rows == [
         ["fix-3", "", "sensor", "Fix 3", "line 4: CREDENTIALS is empty; a device with AUTH_TYPE BASIC needs a password"]
@@ -252,7 +253,7 @@ async def test_weak_passwords_are_wrapped_in_argon2id_and_a_password_changed_mea
     finally:
         runner.close()
     assert wrap_job is not None
-    assert wrap_job.kind is JobKind.PASSWORD_WRAP
+    assert wrap_job.kind == PASSWORD_WRAP
     done = await stored_job(services, wrap_job.id)
     assert (done.status, done.total, done.updated_count) == (JobStatus.SUCCEEDED, 4, 3)
     progress = (await call(client, "GET", f"/admittance/v1/jobs/{done.id}")).json()["progress"]
@@ -287,7 +288,7 @@ async def test_passwords_stored_while_a_wrap_job_runs_are_wrapped_too(services: 
         admin,
         services.bulk.prepare(admin, ("ID;CREDENTIALS\n" + "".join(f"{d};{p}\n" for d, p in first.items())).encode()),
     )
-    queued = await services.jobs.submit_password_wrap("t1", "admin")
+    queued = await services.imports.submit_password_wrap("t1", "admin")
     assert queued is not None
     gated = GatedStorage(services.storage, stop_at=3)  # claim, one batch, then wait
     runner = runner_on(services, settings, gated, services.clock, "wrapper")
@@ -300,7 +301,7 @@ async def test_passwords_stored_while_a_wrap_job_runs_are_wrapped_too(services: 
             admin, services.bulk.prepare(admin, f"ID;CREDENTIALS\nearly-00;Again-Pass-0\n{later}".encode())
         )
         assert report.pending_passwords == 6
-        assert await services.jobs.submit_password_wrap("t1", "admin") is None  # one is running
+        assert await services.imports.submit_password_wrap("t1", "admin") is None  # one is running
         gated.gate.set()
         await asyncio.wait_for(task, 60)
     finally:
@@ -315,7 +316,7 @@ async def test_passwords_stored_while_a_wrap_job_runs_are_wrapped_too(services: 
     assert (wrapped.status, wrapped.updated_count, wrapped.total) == (JobStatus.SUCCEEDED, 25, 25)
     follow_up = (await services.jobs.list_jobs(admin, PageRequest(1, 5))).items[0]
     assert (follow_up.kind, follow_up.status, follow_up.total, follow_up.updated_count) == (
-        JobKind.PASSWORD_WRAP,
+        PASSWORD_WRAP,
         JobStatus.SUCCEEDED,
         1,
         1,

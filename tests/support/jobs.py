@@ -9,7 +9,7 @@ import io
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
-from admittance.bootstrap import Services, secret_key
+from admittance.bootstrap import Services, job_handlers, secret_key
 from admittance.devices.bulk.engine import BulkImporter
 from admittance.devices.bulk.rows import RowStatus
 from admittance.jobs import Job, JobRow, JobRunner
@@ -38,7 +38,7 @@ def parse_csv(text: str, separator: str = ";") -> list[list[str]]:
 async def submit(services: Services, content: str | bytes) -> Job:
     """Queue a manifest as t1/admin would."""
     data = content.encode() if isinstance(content, str) else content
-    return await services.jobs.submit_import(await principal(services), data)
+    return await services.imports.submit_import(await principal(services), data)
 
 
 async def stored_job(services: Services, job_id: str) -> Job:
@@ -106,4 +106,5 @@ def runner_on(
     pepper = Pepper(secret_key(settings))
     hasher = cheap_hasher(pepper)
     importer = BulkImporter(storage, hasher, pepper, clock, chunk_rows=chunk_rows)
-    return JobRunner(storage, services.jobs, importer, hasher, clock, worker_id=worker_id, lease_seconds=60)
+    handlers = job_handlers(storage, importer, hasher, clock, services.imports, services.claiming)
+    return JobRunner(storage, handlers, clock, worker_id=worker_id, lease_seconds=60)

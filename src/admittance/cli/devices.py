@@ -13,6 +13,7 @@ import click
 from admittance.bootstrap import Services
 from admittance.cli.common import run_services, settings_from
 from admittance.devices.bulk.engine import ImportReport
+from admittance.devices.bulk.imports import DEVICE_IMPORT
 from admittance.devices.bulk.rows import RowStatus
 from admittance.jobs import Job
 from admittance.kernel.principal import ADMIN_ROLES, Principal
@@ -77,14 +78,14 @@ def devices_import(ctx: click.Context, file: Path, tenant_id: str | None, backgr
         if not await services.storage.tenant_exists(principal.tenant_id):
             raise click.ClickException(f"There is no tenant {principal.tenant_id}")
         if background:
-            return await services.jobs.submit_import(principal, data)
+            return await services.imports.submit_import(principal, data)
         prepared = await asyncio.to_thread(services.bulk.prepare, principal, data)
         meter = ProgressMeter(len(prepared.rows), file.name)
         report = await services.bulk.run(
             principal, prepared, progress=lambda done, _report: meter.show(done), source=f"cli {file.name}"
         )
         meter.close()
-        await services.jobs.after_import(report, CLI_ACTOR)
+        await services.imports.after_import(report, CLI_ACTOR)
         return report
 
     outcome = run_services(settings, work)
@@ -147,9 +148,9 @@ def jobs() -> None:
 
 
 def _describe(job: Job) -> str:
-    processed = job.cursor if job.kind.value == "device-import" else job.updated_count
+    processed = job.cursor if job.kind == DEVICE_IMPORT else job.updated_count
     return (
-        f"{job.id}  {job.kind.value:<14} {job.status.value:<11} {processed:>7,}/{job.total:<7,} "
+        f"{job.id}  {job.kind:<14} {job.status.value:<11} {processed:>7,}/{job.total:<7,} "
         f"created {job.created_count:,} updated {job.updated_count:,} failed {job.failed_count:,}"
         + (f"  error: {job.error}" if job.error else "")
     )

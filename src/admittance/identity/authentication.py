@@ -22,14 +22,16 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import NoReturn, Protocol
 
+from admittance.audit import AuditEvent, AuditStore, AuditTag
 from admittance.identity.model import PresentedCredentials, UserAuthRecord
 from admittance.kernel.clock import Clock
-from admittance.kernel.errors import AdmittanceError, RateLimited, Unauthenticated
+from admittance.kernel.errors import AdmittanceError, RateLimited, Unauthenticated, Unavailable
 from admittance.kernel.passwords import CredentialVerifier
 from admittance.kernel.principal import Principal
 from admittance.kernel.ratelimit import Lockout
+from admittance.kernel.storage import Storage
 
 log = logging.getLogger("admittance.auth")
 
@@ -47,6 +49,35 @@ class AuthPolicy:
 
 
 FailureRecorder = Callable[[str, str, str, str], Awaitable[None]]  # tenant, username, source, reason
+
+
+class AuditTransaction(Protocol):
+    @property
+    def audit(self) -> AuditStore: ...
+
+
+class FailureAudit:
+    """A FailureRecorder: each failure becomes an audit event (the cause and the source, never the
+    presented secret). The answer must not change because the audit log is unreachable: the log has it."""
+
+    def __init__(self, storage: Storage[AuditTransaction], clock: Clock) -> None:
+        self._storage = storage
+        self._clock = clock
+
+    async def __call__(self, tenant_id: str, username: str, source: str, reason: str) -> None:
+        event = AuditEvent(
+            AuditTag.AUTH_FAILED,
+            tenant_id,
+            f"{tenant_id}/{username}",
+            username,
+            self._clock.now(),
+            {"source": source, "reason": reason},
+        )
+        try:
+            async with self._storage.transaction() as tx:
+                await tx.audit.record(event)
+        except Unavailable:
+            log.exception("could not record an authentication failure in the audit log")
 
 
 def account_key(tenant_id: str, username: str) -> str:

@@ -67,14 +67,6 @@ class IdentityService:
         record = await self._storage.auth_record(presented.tenant_id, presented.username)
         return await self._authenticator.verify(presented, record)
 
-    async def record_authentication_failure(self, tenant_id: str, username: str, source: str, reason: str) -> None:
-        """Audit a failed authentication (the cause and the source; never the presented secret)."""
-        event = self._event(
-            AuditTag.AUTH_FAILED, tenant_id, f"{tenant_id}/{username}", username, source=source, reason=reason
-        )
-        async with self._storage.transaction() as tx:
-            await tx.audit.record(event)
-
     async def reject_malformed(self, source: str, reason: str) -> NoReturn:
         await self._authenticator.reject_malformed(source, reason)
 

@@ -1,20 +1,17 @@
-"""Jobs and their per-row results."""
+"""Jobs and their per-row results. The queue knows no job kind: each context names its own kinds
+(`JobKind("device-import")`) and registers a handler for them with the composition root."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NewType
 
-from admittance.devices.bulk.rows import RowStatus
+from admittance.kernel.access import parse_permission
+from admittance.kernel.principal import Principal
 
-
-class JobKind(StrEnum):
-    DEVICE_IMPORT = "device-import"  # a manifest; `cursor` = rows applied
-    # argon2id over pending keyed digests; `cursor` = the last user id done
-    PASSWORD_WRAP = "password-wrap"  # noqa: S105 - a job kind, not a secret
-    NRF_BULK_CLAIM = "nrf-bulk-claim"  # nRF Cloud claim tokens; `cursor` = rows done
+JobKind = NewType("JobKind", str)
 
 
 class JobStatus(StrEnum):
@@ -54,6 +51,14 @@ class Job:
         return self.created_count + self.updated_count + self.failed_count
 
 
+class RowStatus(StrEnum):
+    """What a step did with one row of a job's input; a job counts each."""
+
+    CREATED = "CREATED"
+    CREDENTIAL_UPDATED = "CREDENTIAL_UPDATED"
+    FAILED = "FAILED"
+
+
 @dataclass(frozen=True, slots=True)
 class JobRow:
     """A row worth keeping: a failure (with the row, secrets emptied) or a credential update."""
@@ -76,15 +81,24 @@ class Progress:
     rows: list[JobRow] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
-class StagedImport:
-    """A manifest uploaded for a preview (the console), kept until it is imported, discarded or
-    expires; only the user who uploaded it may see or import it."""
+def principal_options(principal: Principal) -> dict[str, object]:
+    """The submitter, kept with the job: the worker acts with the rights they had when submitting."""
+    return {
+        "user_id": principal.user_id,
+        "tenant_id": principal.tenant_id,
+        "username": principal.username,
+        "roles": sorted(principal.roles),
+        "permissions": [[grant.context, grant.operation, grant.resource] for grant in sorted(principal.permissions)],
+    }
 
-    id: str
-    tenant_id: str
-    user_id: int
-    filename: str
-    size: int
-    created_at: datetime
-    expires_at: datetime
+
+def principal_from(options: dict[str, object]) -> Principal:
+    document = dict(options)
+    roles = document.pop("roles")
+    assert isinstance(roles, list)
+    stored = document.pop("permissions", [])
+    assert isinstance(stored, list)
+    granted = [parse_permission(*grant) for grant in stored]
+    return Principal.of(
+        int(str(document["user_id"])), str(document["tenant_id"]), str(document["username"]), roles, granted
+    )

@@ -1,4 +1,5 @@
-"""The job worker: claims a job with a lease, runs it step by step, finishes it.
+"""The job worker: claims a job with a lease, runs it step by step with the handler registered for its
+kind, finishes it. The worker knows no kind of job: the composition root gives it `handlers`.
 
 Each step (a chunk of manifest rows, a batch of password wraps) commits together with the job's
 cursor, counters and lease renewal, guarded by the lease (compare-and-set on the worker id). A
@@ -14,24 +15,18 @@ import contextlib
 import logging
 import os
 import socket
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
 
 from admittance.audit import AuditEvent, AuditTag
-from admittance.claiming.service import ClaimingService
-from admittance.devices.bulk.engine import BulkImporter, RowOutcome
-from admittance.devices.bulk.rows import RowStatus
-from admittance.jobs.model import Job, JobKind, JobRow, JobStatus, Progress
-from admittance.jobs.nrf_bulk import run_bulk_claim
-from admittance.jobs.service import JobService, principal_from
-from admittance.jobs.store import JobsStorage
+from admittance.jobs.model import Job, JobKind, JobStatus, Progress
+from admittance.jobs.store import JobHandler, JobsTransaction
+from admittance.jobs.wakeup import Wakeup
 from admittance.kernel.clock import Clock
 from admittance.kernel.errors import Unavailable
-from admittance.kernel.passwords import PasswordHasher
+from admittance.kernel.storage import Storage
 
 log = logging.getLogger("admittance.jobs")
-WRAP_BATCH = 16
 
 
 class LeaseLost(Exception):
@@ -45,41 +40,31 @@ def default_worker_id() -> str:
 class JobRunner:
     def __init__(
         self,
-        storage: JobsStorage,
-        service: JobService,
-        importer: BulkImporter,
-        hasher: PasswordHasher,
+        storage: Storage[JobsTransaction],
+        handlers: Mapping[JobKind, JobHandler],
         clock: Clock,
         *,
+        wakeup: Wakeup | None = None,
         worker_id: str = "",
         lease_seconds: float = 60.0,
         max_attempts: int = 3,
         idle_seconds: float = 1.0,
     ) -> None:
         self._storage = storage
-        self._service = service
-        self._importer = importer
-        self._hasher = hasher
+        self._handlers = dict(handlers)
         self._clock = clock
+        self._wakeup = wakeup or Wakeup()
         self.worker_id = worker_id or default_worker_id()
         self._lease = timedelta(seconds=lease_seconds)
         self._max_attempts = max_attempts
         self._idle = idle_seconds
-        self._wakeup: asyncio.Event | None = None
-        # One thread: wrapping passwords in argon2id never takes more than one core from the server.
-        self._hash_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="password-wrap")
-        self.claiming: ClaimingService | None = None  # set by the composition root (nRF bulk claims)
 
     def close(self) -> None:
-        self._hash_pool.shutdown(wait=False, cancel_futures=True)
-
-    def wake(self) -> None:
-        """A job was submitted in this process: look now rather than at the next idle tick."""
-        if self._wakeup is not None:
-            self._wakeup.set()
+        for handler in self._handlers.values():
+            handler.close()
 
     async def run_forever(self, stop: asyncio.Event) -> None:
-        self._wakeup = asyncio.Event()
+        wakeup = self._wakeup.listen()
         log.info("job worker %s started", self.worker_id)
         while not stop.is_set():
             try:
@@ -91,9 +76,9 @@ class JobRunner:
                 log.exception("job worker: unexpected error; retrying")
                 job = None
             if job is None:
-                self._wakeup.clear()
+                wakeup.clear()
                 stopping = asyncio.ensure_future(stop.wait())
-                waking = asyncio.ensure_future(self._wakeup.wait())
+                waking = asyncio.ensure_future(wakeup.wait())
                 await asyncio.wait({stopping, waking}, timeout=self._idle, return_when=asyncio.FIRST_COMPLETED)
                 for waiter in (stopping, waking):
                     waiter.cancel()
@@ -109,17 +94,17 @@ class JobRunner:
         if job.attempts > self._max_attempts:
             await self._finish(job, JobStatus.FAILED, f"The job was interrupted {job.attempts - 1} times; giving up")
             return job
-        log.info("job %s (%s) claimed by %s at cursor %d", job.id, job.kind.value, self.worker_id, job.cursor)
-        error: str | None = None
+        log.info("job %s (%s) claimed by %s at cursor %d", job.id, job.kind, self.worker_id, job.cursor)
+        handler = self._handlers.get(job.kind)
+        if handler is None:
+            await self._finish(job, JobStatus.FAILED, f"This server cannot run jobs of kind {job.kind}")
+            return job
+
+        async def advance(tx: JobsTransaction, progress: Progress) -> None:
+            await self._advance(tx, job, progress)
+
         try:
-            if job.kind is JobKind.DEVICE_IMPORT:
-                await self._import(job)
-            elif job.kind is JobKind.NRF_BULK_CLAIM:
-                if self.claiming is None:
-                    raise RuntimeError("no claiming service")
-                error = await run_bulk_claim(job, self._storage, self.claiming, self._advance)
-            else:
-                await self._wrap_passwords(job)
+            error = await handler.run(job, advance)
         except LeaseLost:
             log.warning("job %s: lease lost to another worker; stopping here", job.id)
             return job
@@ -135,53 +120,10 @@ class JobRunner:
             await self._finish(job, JobStatus.FAILED, f"The job stopped on an unexpected error ({type(exc).__name__})")
             return job
         await self._finish(job, JobStatus.FAILED if error else JobStatus.SUCCEEDED, error)
-        if job.kind is JobKind.PASSWORD_WRAP:
-            # A password stored behind the cursor while this job ran (a device it had passed, uploaded
-            # again) was not seen by it, and no job was queued for it while this one was unfinished.
-            await self._service.submit_password_wrap(job.tenant_id, job.creator)
+        await handler.finished(job)
         return job
 
-    async def _import(self, job: Job) -> None:
-        async with self._storage.read() as tx:
-            content = await tx.jobs.content(job.id)
-        if content is None:
-            raise RuntimeError("the job's file is missing")
-        principal = principal_from(job.options["principal"])
-        prepared = await asyncio.to_thread(self._importer.prepare, principal, content)
-
-        async def commit(tx: Any, outcomes: list[RowOutcome], done: int) -> None:
-            await self._advance(tx, job, _progress(done, outcomes))
-
-        report = await self._importer.run(
-            principal, prepared, start=job.cursor, on_commit=commit, source=f"job {job.id}"
-        )
-        await self._service.after_import(report, principal.username)
-
-    async def _wrap_passwords(self, job: Job) -> None:
-        after = job.cursor
-        loop = asyncio.get_running_loop()
-        while True:
-            async with self._storage.read() as tx:
-                batch = await tx.jobs.pending_password_hashes(job.tenant_id, after, WRAP_BATCH)
-            if not batch:
-                return
-            wrapped = [
-                (user_id, stored, await loop.run_in_executor(self._hash_pool, self._hasher.wrap_pending, stored))
-                for user_id, stored in batch
-            ]
-            after = batch[-1][0]
-            async with self._storage.transaction() as tx:
-                done = 0
-                for user_id, stored, new in wrapped:
-                    done += await tx.jobs.replace_password_hash(user_id, stored, new)
-                await self._advance(tx, job, Progress(cursor=after, updated=done))
-                await tx.audit.record(
-                    AuditEvent(
-                        AuditTag.PASSWORDS_WRAPPED, job.tenant_id, "system", job.id, self._clock.now(), {"count": done}
-                    )
-                )
-
-    async def _advance(self, tx: Any, job: Job, progress: Progress) -> None:
+    async def _advance(self, tx: JobsTransaction, job: Job, progress: Progress) -> None:
         now = self._clock.now()
         if not await tx.jobs.advance(job.id, self.worker_id, progress, now, now + self._lease):
             raise LeaseLost(job.id)
@@ -205,22 +147,6 @@ class JobRunner:
                         {"status": status.value, **({"error": error} if error else {})},
                     )
                 )
-
-
-def _progress(done: int, outcomes: list[RowOutcome]) -> Progress:
-    counts = dict.fromkeys(RowStatus, 0)
-    kept: list[JobRow] = []
-    for outcome in outcomes:
-        counts[outcome.status] += 1
-        if outcome.status is not RowStatus.CREATED:
-            kept.append(JobRow(outcome.line, outcome.status, outcome.device_id, outcome.reason, outcome.raw))
-    return Progress(
-        cursor=done,
-        created=counts[RowStatus.CREATED],
-        updated=counts[RowStatus.CREDENTIAL_UPDATED],
-        failed=counts[RowStatus.FAILED],
-        rows=kept,
-    )
 
 
 async def stop_task(task: asyncio.Task[None], stop: asyncio.Event, grace_seconds: float = 2.0) -> None:

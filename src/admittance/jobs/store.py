@@ -1,14 +1,14 @@
-"""What jobs need from storage."""
+"""What the job queue needs: a store of jobs and their rows (storage/sql/jobs.py implements it as
+`tx.jobs`), and one handler per kind of job, registered by the composition root."""
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Protocol
 
 from admittance.audit import AuditStore
-from admittance.devices.bulk.store import BulkStore
-from admittance.jobs.model import Job, JobKind, JobRow, JobStatus, Progress, StagedImport
+from admittance.jobs.model import Job, JobKind, JobRow, JobStatus, Progress
 from admittance.kernel.paging import Page, PageRequest
 
 
@@ -42,28 +42,8 @@ class JobStore(Protocol):
 
     async def all_rows(self, job_id: str, status: str) -> list[JobRow]: ...
 
-    async def pending_password_hashes(self, tenant_id: str, after_user_id: int, limit: int) -> list[tuple[int, str]]:
-        """(user id, stored hash) of users whose password still waits for argon2id, by id."""
-        ...
-
-    async def replace_password_hash(self, user_id: int, expected: str, new: str) -> bool:
-        """Compare-and-set: a password changed meanwhile wins."""
-        ...
-
-    async def count_pending_password_hashes(self, tenant_id: str) -> int: ...
-
     async def count_unfinished(self, tenant_id: str | None) -> int:
         """Jobs queued or running (of one tenant, or of every tenant with None): the dashboard's count."""
-        ...
-
-    async def stage(self, staged: StagedImport, content: bytes) -> None:
-        """Keep a manifest uploaded for a preview (and drop the expired ones)."""
-        ...
-
-    async def staged(self, staged_id: str) -> tuple[StagedImport, bytes] | None: ...
-
-    async def drop_staged(self, staged_id: str) -> bool:
-        """False when it was gone already (imported, discarded or expired)."""
         ...
 
 
@@ -72,13 +52,25 @@ class JobsTransaction(Protocol):
     def jobs(self) -> JobStore: ...
 
     @property
-    def bulk(self) -> BulkStore: ...
-
-    @property
     def audit(self) -> AuditStore: ...
 
 
-class JobsStorage(Protocol):
-    def transaction(self) -> AbstractAsyncContextManager[JobsTransaction]: ...
+# A handler commits each step of its job with this, inside the step's own transaction (which must
+# hold `jobs`): the job's cursor and counters move with the rows, guarded by the worker's lease.
+Advance = Callable[[JobsTransaction, Progress], Awaitable[None]]
 
-    def read(self) -> AbstractAsyncContextManager[JobsTransaction]: ...
+
+class JobHandler(Protocol):
+    """Runs the jobs of one kind. Explicit subclasses inherit the do-nothing `finished` and `close`."""
+
+    async def run(self, job: Job, advance: Advance) -> str | None:
+        """Run the job from its cursor to its end; the job's error (None: it succeeded)."""
+        ...
+
+    async def finished(self, job: Job) -> None:
+        """After the job was recorded as finished (e.g. queue what it could not see while it ran)."""
+        return
+
+    def close(self) -> None:
+        """The server stops: release what the handler holds (threads)."""
+        return

@@ -21,7 +21,6 @@ from admittance.audit import AuditEvent, AuditTag
 from admittance.devices.bulk.manifest import parse
 from admittance.devices.bulk.rows import AuthType, CheckedRows, DeviceRow, RowFailure, RowStatus, read_columns
 from admittance.devices.bulk.store import (
-    BulkStorage,
     BulkStore,
     BulkTransaction,
     DevicePlan,
@@ -35,6 +34,7 @@ from admittance.kernel.errors import Conflict, InvalidInput
 from admittance.kernel.passwords import PENDING_SCHEME, PasswordHasher
 from admittance.kernel.principal import Principal, Role
 from admittance.kernel.secrets import Pepper
+from admittance.kernel.storage import Storage
 
 ENROLLMENT_PURPOSE = "enrollment-token"  # the same digest purpose as a registration's enrollmentToken
 DEFAULT_CHUNK_ROWS = 500
@@ -108,7 +108,7 @@ class _Refused(Exception):
 class BulkImporter:
     def __init__(
         self,
-        storage: BulkStorage,
+        storage: Storage[BulkTransaction],
         hasher: PasswordHasher,
         pepper: Pepper,
         clock: Clock,

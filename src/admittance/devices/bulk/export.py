@@ -14,9 +14,10 @@ from typing import Any
 import orjson
 
 from admittance.devices.bulk.rows import DEFAULT_ID_TYPE, EXTERNAL_PREFIX, SHELL_OPERATIONS, neutralize_formula
-from admittance.devices.bulk.store import BulkStorage, RegistryDump, StoredObject
+from admittance.devices.bulk.store import BulkTransaction, RegistryDump, StoredObject
 from admittance.devices.model import DEVICE_USERNAME_PREFIX
 from admittance.kernel.principal import Principal, Role
+from admittance.kernel.storage import Storage
 
 FIXED_COLUMNS = ("ID", "AUTH_TYPE", "TYPE", "NAME", "ICCID", "IDTYPE", "PATH", "SHELL")
 _HANDLED = frozenset({"c8y_IsDevice", "c8y_SupportedOperations"})
@@ -115,7 +116,7 @@ def _column_order(name: str) -> tuple[bool, str]:
 
 
 class ManifestExporter:
-    def __init__(self, storage: BulkStorage) -> None:
+    def __init__(self, storage: Storage[BulkTransaction]) -> None:
         self._storage = storage
 
     async def export(self, principal: Principal, *, separator: str = ";") -> tuple[str, int]:

@@ -21,6 +21,7 @@ from admittance.devices.bulk.manifest import ENTITY, Manifest, ManifestRow
 from admittance.devices.inventory_model import MAX_NAME_CHARS, RESERVED_KEYS, validate_external_id
 from admittance.devices.model import device_username, validate_device_id
 from admittance.identity.model import PasswordPolicy
+from admittance.jobs.model import RowStatus as RowStatus  # a manifest row's outcome is a job row's
 from admittance.kernel.errors import InvalidInput
 from admittance.kernel.text import has_control_chars
 
@@ -57,12 +58,6 @@ _OTP_MIN_CHARS = 8
 class AuthType(StrEnum):
     BASIC = "BASIC"
     CERTIFICATES = "CERTIFICATES"
-
-
-class RowStatus(StrEnum):
-    CREATED = "CREATED"
-    CREDENTIAL_UPDATED = "CREDENTIAL_UPDATED"
-    FAILED = "FAILED"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,10 @@
 """What bulk import needs from storage: one read of everything a chunk of rows touches, group paths,
-and one batched write of the chunk's plan, all inside the caller's transaction."""
+and one batched write of the chunk's plan, all inside the caller's transaction; manifests staged for
+a preview; the stored passwords that still wait for argon2id."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from admittance.audit import AuditEvent
 from admittance.devices.model import RegistrationRequest, RegistrationStatus
 from admittance.identity.model import UserKind
+from admittance.jobs.store import JobsTransaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +129,52 @@ class BulkTransaction(Protocol):
     def bulk(self) -> BulkStore: ...
 
 
-class BulkStorage(Protocol):
-    def transaction(self) -> AbstractAsyncContextManager[BulkTransaction]: ...
+@dataclass(frozen=True, slots=True)
+class StagedImport:
+    """A manifest uploaded for a preview (the console), kept until it is imported, discarded or
+    expires; only the user who uploaded it may see or import it."""
 
-    def read(self) -> AbstractAsyncContextManager[BulkTransaction]: ...
+    id: str
+    tenant_id: str
+    user_id: int
+    filename: str
+    size: int
+    created_at: datetime
+    expires_at: datetime
+
+
+class StagedImportStore(Protocol):
+    async def stage(self, staged: StagedImport, content: bytes) -> None:
+        """Keep a manifest uploaded for a preview (and drop the expired ones)."""
+        ...
+
+    async def get(self, staged_id: str) -> tuple[StagedImport, bytes] | None: ...
+
+    async def drop(self, staged_id: str) -> bool:
+        """False when it was gone already (imported, discarded or expired)."""
+        ...
+
+
+class PendingPasswordStore(Protocol):
+    async def after(self, tenant_id: str, after_user_id: int, limit: int) -> list[tuple[int, str]]:
+        """(user id, stored hash) of users whose password still waits for argon2id, by id."""
+        ...
+
+    async def replace(self, user_id: int, expected: str, new: str) -> bool:
+        """Compare-and-set: a password changed meanwhile wins."""
+        ...
+
+    async def count(self, tenant_id: str) -> int: ...
+
+
+class ImportsTransaction(JobsTransaction, Protocol):
+    """What imports as jobs need: the queue's stores and the import's own."""
+
+    @property
+    def bulk(self) -> BulkStore: ...
+
+    @property
+    def staged_imports(self) -> StagedImportStore: ...
+
+    @property
+    def pending_passwords(self) -> PendingPasswordStore: ...

@@ -18,7 +18,9 @@ from admittance.http.surface import Surface
 def surface(services: Services, auth: BasicAuthenticator, client_certificates: ClientCertificates) -> Surface:
     settings = services.settings
     links = Links(settings.public_url)
-    jobs = jobs_routes.Jobs(services.jobs, services.bulk, services.clock, links, settings.max_manifest_bytes)
+    jobs = jobs_routes.Jobs(
+        services.jobs, services.imports, services.bulk, services.clock, links, settings.max_manifest_bytes
+    )
     certificates = pki_routes.Certificates(
         services.certificates,
         services.revocation,

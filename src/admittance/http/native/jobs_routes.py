@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from admittance.devices.bulk.engine import BulkImporter
+from admittance.devices.bulk.imports import DEVICE_IMPORT, ImportService
 from admittance.devices.bulk.rows import RowStatus
 from admittance.http.links import Links
 from admittance.http.paging import offset_page, page_request
@@ -18,7 +19,7 @@ from admittance.http.params import path_text, query
 from admittance.http.surface import Row, guarded
 from admittance.http.times import utc_millis_or_none
 from admittance.http.upload import read_upload
-from admittance.jobs import Job, JobKind, JobRow, JobStatus
+from admittance.jobs import Job, JobRow, JobStatus
 from admittance.jobs.service import JobService
 from admittance.kernel.clock import Clock
 from admittance.kernel.errors import InvalidInput
@@ -40,7 +41,7 @@ def routes(jobs: Jobs) -> list[Row]:
 
 def job_document(job: Job, base: str, now: datetime) -> dict[str, Any]:
     link = f"{base}{PREFIX}/jobs/{job.id}"
-    processed = job.cursor if job.kind is JobKind.DEVICE_IMPORT else job.updated_count
+    processed = job.cursor if job.kind == DEVICE_IMPORT else job.updated_count
     progress: dict[str, Any] = {
         "total": job.total,
         "processed": processed,
@@ -62,7 +63,7 @@ def job_document(job: Job, base: str, now: datetime) -> dict[str, Any]:
     document: dict[str, Any] = {
         "id": job.id,
         "self": link,
-        "kind": job.kind.value,
+        "kind": job.kind,
         "status": job.status.value,
         "tenantId": job.tenant_id,
         "creator": job.creator,
@@ -74,7 +75,7 @@ def job_document(job: Job, base: str, now: datetime) -> dict[str, Any]:
     }
     if job.error:
         document["error"] = job.error
-    if job.kind is JobKind.DEVICE_IMPORT:
+    if job.kind == DEVICE_IMPORT:
         document["rows"] = f"{link}/rows"
         document["failedRows"] = f"{link}/failed-rows.csv"
     return document
@@ -99,9 +100,16 @@ class Jobs:
     """Background imports and the jobs of the caller's tenant."""
 
     def __init__(
-        self, jobs: JobService, importer: BulkImporter, clock: Clock, links: Links, max_manifest_bytes: int
+        self,
+        jobs: JobService,
+        imports: ImportService,
+        importer: BulkImporter,
+        clock: Clock,
+        links: Links,
+        max_manifest_bytes: int,
     ) -> None:
         self._jobs = jobs
+        self._imports = imports
         self._importer = importer
         self._clock = clock
         self._links = links
@@ -110,7 +118,7 @@ class Jobs:
     async def submit_import(self, request: Request, principal: Principal) -> Response:
         self._importer.authorize(principal)  # before reading a body of up to tens of MB
         data = await read_upload(request, self._max_manifest_bytes, raw_allowed=True)
-        job = await self._jobs.submit_import(principal, data)
+        job = await self._imports.submit_import(principal, data)
         document = job_document(job, self._links.base(request), self._clock.now())
         return _json(document, 202, {"location": document["self"]})
 
@@ -136,7 +144,7 @@ class Jobs:
 
     async def failed_rows(self, request: Request, principal: Principal) -> Response:
         job_id = path_text(request, "id")
-        text = await self._jobs.failed_rows_csv(principal, job_id)
+        text = await self._imports.failed_rows_csv(principal, job_id)
         return Response(
             text.encode("utf-8-sig"),  # with a BOM, so spreadsheets read the UTF-8 right
             200,

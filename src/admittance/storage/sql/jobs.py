@@ -9,11 +9,9 @@ from typing import Any
 
 import orjson
 
-from admittance.devices.bulk.rows import RowStatus
-from admittance.jobs.model import Job, JobKind, JobRow, JobStatus, Progress, StagedImport
+from admittance.jobs.model import Job, JobKind, JobRow, JobStatus, Progress, RowStatus
 from admittance.kernel.clock import from_millis, to_millis
 from admittance.kernel.paging import Page, PageRequest
-from admittance.kernel.passwords import PENDING_SCHEME
 from admittance.storage.database import Executor, Row
 from admittance.storage.sql import rows
 from admittance.storage.sql.paging import fetch_page
@@ -66,7 +64,7 @@ class SqlJobStore:
             {
                 "id": job.id,
                 "tenant": job.tenant_id,
-                "kind": job.kind.value,
+                "kind": job.kind,
                 "creator": job.creator,
                 "status": job.status.value,
                 "options": rows.dumps(job.options),
@@ -90,7 +88,7 @@ class SqlJobStore:
             params["tenant"] = tenant_id
         if kind is not None:
             conditions.append("kind = :kind")
-            params["kind"] = kind.value
+            params["kind"] = kind
         where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
         return await fetch_page(
             self._db,
@@ -104,7 +102,7 @@ class SqlJobStore:
     async def exists_unfinished(self, tenant_id: str, kind: JobKind) -> bool:
         row = await self._db.fetch_one(
             "SELECT 1 AS found FROM jobs WHERE tenant_id = :tenant AND kind = :kind AND status IN (:pending, :running)",
-            {"tenant": tenant_id, "kind": kind.value, "pending": _UNFINISHED[0], "running": _UNFINISHED[1]},
+            {"tenant": tenant_id, "kind": kind, "pending": _UNFINISHED[0], "running": _UNFINISHED[1]},
         )
         return row is not None
 
@@ -215,21 +213,6 @@ class SqlJobStore:
         )
         return [_job_row(row) for row in found]
 
-    async def pending_password_hashes(self, tenant_id: str, after_user_id: int, limit: int) -> list[tuple[int, str]]:
-        found = await self._db.fetch_all(
-            "SELECT id, password_hash FROM users WHERE tenant_id = :tenant AND id > :after "
-            "AND password_hash LIKE :pending ORDER BY id LIMIT :limit",
-            {"tenant": tenant_id, "after": after_user_id, "pending": PENDING_SCHEME + "$%", "limit": limit},
-        )
-        return [(row["id"], row["password_hash"]) for row in found]
-
-    async def replace_password_hash(self, user_id: int, expected: str, new: str) -> bool:
-        changed = await self._db.execute(
-            "UPDATE users SET password_hash = :new WHERE id = :id AND password_hash = :expected",
-            {"id": user_id, "expected": expected, "new": new},
-        )
-        return changed > 0
-
     async def count_unfinished(self, tenant_id: str | None) -> int:
         scope, params = (" AND tenant_id = :tenant", {"tenant": tenant_id}) if tenant_id else ("", {})
         row = await self._db.fetch_one(
@@ -237,56 +220,3 @@ class SqlJobStore:
             {**params, "pending": _UNFINISHED[0], "running": _UNFINISHED[1]},
         )
         return int(row["n"]) if row else 0
-
-    async def count_pending_password_hashes(self, tenant_id: str) -> int:
-        row = await self._db.fetch_one(
-            "SELECT count(*) AS n FROM users WHERE tenant_id = :tenant AND password_hash LIKE :pending",
-            {"tenant": tenant_id, "pending": PENDING_SCHEME + "$%"},
-        )
-        return int(row["n"]) if row else 0
-
-    # --- manifests staged for a preview (the console) ---------------------------------------------
-
-    async def stage(self, staged: StagedImport, content: bytes) -> None:
-        """Keep an uploaded manifest; the expired ones of every user go at the same time."""
-        await self._db.execute(
-            "DELETE FROM staged_imports WHERE expires_at < :now", {"now": to_millis(staged.created_at)}
-        )
-        await self._db.execute(
-            "INSERT INTO staged_imports (id, tenant_id, user_id, filename, size, content, created_at, expires_at) "
-            "VALUES (:id, :tenant, :user, :filename, :size, :content, :created, :expires)",
-            {
-                "id": staged.id,
-                "tenant": staged.tenant_id,
-                "user": staged.user_id,
-                "filename": staged.filename,
-                "size": staged.size,
-                "content": content,
-                "created": to_millis(staged.created_at),
-                "expires": to_millis(staged.expires_at),
-            },
-        )
-
-    async def staged(self, staged_id: str) -> tuple[StagedImport, bytes] | None:
-        row = await self._db.fetch_one(
-            "SELECT id, tenant_id, user_id, filename, size, content, created_at, expires_at "
-            "FROM staged_imports WHERE id = :id",
-            {"id": staged_id},
-        )
-        if row is None:
-            return None
-        staged = StagedImport(
-            id=row["id"],
-            tenant_id=row["tenant_id"],
-            user_id=int(row["user_id"]),
-            filename=row["filename"],
-            size=int(row["size"]),
-            created_at=from_millis(row["created_at"]),
-            expires_at=from_millis(row["expires_at"]),
-        )
-        return staged, bytes(row["content"])
-
-    async def drop_staged(self, staged_id: str) -> bool:
-        """Remove a staged manifest; False when it was gone already (imported, discarded, expired)."""
-        changed = await self._db.execute("DELETE FROM staged_imports WHERE id = :id", {"id": staged_id})
-        return changed > 0

@@ -21,6 +21,7 @@ from admittance.storage.sql.client_registry import SqlClientRegistryStore
 from admittance.storage.sql.directory import SqlDirectoryStore
 from admittance.storage.sql.enrollment import SqlEnrollmentStore
 from admittance.storage.sql.identity import SqlTenantStore, SqlUserStore, auth_record
+from admittance.storage.sql.imports import SqlPendingPasswordStore, SqlStagedImportStore
 from admittance.storage.sql.inventory import SqlInventoryStore
 from admittance.storage.sql.jobs import SqlJobStore
 from admittance.storage.sql.provisioning import SqlProvisioningStore
@@ -39,6 +40,8 @@ class SqlUnitOfWork:
         self.audit = SqlAuditStore(executor)
         self.bulk = SqlBulkStore(executor)
         self.jobs = SqlJobStore(executor)
+        self.staged_imports = SqlStagedImportStore(executor)
+        self.pending_passwords = SqlPendingPasswordStore(executor)
         self.directory = SqlDirectoryStore(executor, clock)
         self.sessions = SqlSessionStore(executor, clock)
         self.certificates = SqlCertificateStore(executor, clock)

@@ -32,7 +32,7 @@ def surface(services: Services, auth: BasicAuthenticator) -> Surface:
                 registration_routes.NewDeviceRequests(services.registrations, links, max_body), credentials
             ),
             *bulk_routes.routes(
-                bulk_routes.BulkNewDeviceRequests(services.bulk, services.jobs, settings.max_manifest_bytes)
+                bulk_routes.BulkNewDeviceRequests(services.bulk, services.imports, settings.max_manifest_bytes)
             ),
             *device_routes.routes(device_routes.Identities(services.inventory, links, max_body)),
             *inventory_routes.routes(inventory_routes.ManagedObjects(services.inventory, links, max_body)),

@@ -9,11 +9,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from admittance.devices.bulk.engine import BulkImporter, ImportReport
+from admittance.devices.bulk.imports import ImportService
 from admittance.devices.bulk.rows import RowStatus
 from admittance.http.compat.cumulocity import media
 from admittance.http.surface import Row, guarded
 from admittance.http.upload import read_upload
-from admittance.jobs.service import JobService
 from admittance.kernel.principal import Principal
 
 PATH = "/devicecontrol/bulkNewDeviceRequests"
@@ -49,9 +49,9 @@ def bulk_result(report: ImportReport) -> dict[str, Any]:
 
 
 class BulkNewDeviceRequests:
-    def __init__(self, importer: BulkImporter, jobs: JobService, max_manifest_bytes: int) -> None:
+    def __init__(self, importer: BulkImporter, imports: ImportService, max_manifest_bytes: int) -> None:
         self._importer = importer
-        self._jobs = jobs
+        self._imports = imports
         self._max_manifest_bytes = max_manifest_bytes
 
     async def bulk(self, request: Request, principal: Principal) -> Response:
@@ -59,6 +59,6 @@ class BulkNewDeviceRequests:
         data = await read_upload(request, self._max_manifest_bytes)
         prepared = await asyncio.to_thread(self._importer.prepare, principal, data)
         report = await self._importer.run(principal, prepared, source="POST " + PATH)
-        await self._jobs.after_import(report, principal.username)
+        await self._imports.after_import(report, principal.username)
         # Always with a body, Accept or not: the per-row results exist nowhere else.
         return media.json_response(bulk_result(report), 201, MEDIA_TYPE)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from admittance.claiming.bulk import NrfBulkClaims
 from admittance.http.body import read_body
 from admittance.http.compat.nrfcloud.claiming_routes import MAX_BODY
 from admittance.http.compat.nrfcloud.representations import BULK_OPS_PREFIX, bulk_ops_json
@@ -14,7 +15,6 @@ from admittance.http.links import Links
 from admittance.http.params import path_text
 from admittance.http.responses import json_response
 from admittance.http.surface import Row, guarded, public
-from admittance.jobs.nrf_bulk import NrfBulkClaims
 from admittance.kernel.errors import MalformedInput, NotFound
 from admittance.kernel.principal import Principal
 

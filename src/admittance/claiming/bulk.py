@@ -11,22 +11,19 @@ import asyncio
 import hmac
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 from admittance.claiming.service import ClaimingService, parse_csv_rows
-from admittance.devices.bulk.rows import RowStatus
-from admittance.jobs.model import Job, JobKind, JobRow, JobStatus, Progress
-from admittance.jobs.service import JobService, principal_from, principal_options
-from admittance.jobs.store import JobsStorage
+from admittance.jobs import Advance, Job, JobHandler, JobKind, JobRow, JobService, JobStatus, RowStatus
+from admittance.jobs.model import Progress, principal_from, principal_options
+from admittance.jobs.store import JobsTransaction
 from admittance.kernel.clock import Clock
 from admittance.kernel.errors import NotFound
 from admittance.kernel.principal import Principal
+from admittance.kernel.storage import Storage
 
+NRF_BULK_CLAIM = JobKind("nrf-bulk-claim")  # nRF Cloud claim tokens; `cursor` = rows done
 ENDPOINT = "CLAIM_DEVICES"
 ACCESS_OPTION = "access"
-
-Advance = Callable[[Any, Job, Progress], Awaitable[None]]
 
 
 def not_found(job_id: str) -> NotFound:
@@ -34,7 +31,7 @@ def not_found(job_id: str) -> NotFound:
 
 
 class NrfBulkClaims:
-    def __init__(self, storage: JobsStorage, jobs: JobService, clock: Clock) -> None:
+    def __init__(self, storage: Storage[JobsTransaction], jobs: JobService, clock: Clock) -> None:
         self._storage = storage
         self._jobs = jobs
         self._clock = clock
@@ -46,7 +43,7 @@ class NrfBulkClaims:
         job = Job(
             id=str(uuid.uuid4()),
             tenant_id=principal.tenant_id,
-            kind=JobKind.NRF_BULK_CLAIM,
+            kind=NRF_BULK_CLAIM,
             creator=principal.username,
             status=JobStatus.PENDING,
             created_at=now,
@@ -54,13 +51,13 @@ class NrfBulkClaims:
             total=len(rows),
             options={"principal": principal_options(principal), ACCESS_OPTION: secrets.token_urlsafe(24)},
         )
-        await self._jobs.insert(job, data, principal.username)
+        await self._jobs.submit(job, data, principal.username)
         return job
 
     async def get(self, principal: Principal, job_id: str) -> Job:
         async with self._storage.read() as tx:
             job = await tx.jobs.get(job_id)
-        if job is None or job.kind is not JobKind.NRF_BULK_CLAIM or job.tenant_id != principal.tenant_id:
+        if job is None or job.kind != NRF_BULK_CLAIM or job.tenant_id != principal.tenant_id:
             raise not_found(job_id)
         return job
 
@@ -70,7 +67,7 @@ class NrfBulkClaims:
             job = await tx.jobs.get(job_id)
         expected = str(job.options.get(ACCESS_OPTION, "")) if job is not None else ""
         matches = hmac.compare_digest(expected.encode(), access.encode())
-        if job is None or job.kind is not JobKind.NRF_BULK_CLAIM or not expected or not matches:
+        if job is None or job.kind != NRF_BULK_CLAIM or not expected or not matches:
             raise not_found(job_id)
         return job
 
@@ -89,26 +86,33 @@ class NrfBulkClaims:
         return messages
 
 
-async def run_bulk_claim(job: Job, storage: JobsStorage, claiming: ClaimingService, advance: Advance) -> str | None:
-    """Claim row after row from the job's cursor; returns the job's error (None: every row claimed).
-    Each row is claimed in its own transaction and then recorded with the cursor: a worker killed
-    in between claims that row again on resume, which then reports "already claimed"."""
-    async with storage.read() as tx:
-        content = await tx.jobs.content(job.id)
-    if content is None:
-        raise RuntimeError("the job's file is missing")
-    principal = principal_from(job.options["principal"])
-    rows = parse_csv_rows(content)
-    failed = job.failed_count
-    for position in range(job.cursor, len(rows)):
-        index, token_text, tags = rows[position]
-        device_id, error = await claiming.claim_row(principal, token_text, tags)
-        if error is None:
-            progress = Progress(cursor=position + 1, created=1)
-        else:
-            failed += 1
-            row = JobRow(index, RowStatus.FAILED, device_id or None, error)
-            progress = Progress(cursor=position + 1, failed=1, rows=[row])
-        async with storage.transaction() as tx:
-            await advance(tx, job, progress)
-    return f"{failed} of {len(rows)} rows failed" if failed else None
+class BulkClaimJob(JobHandler):
+    """Claim row after row from the job's cursor. Each row is claimed in its own transaction and then
+    recorded with the cursor: a worker killed in between claims that row again on resume, which then
+    reports "already claimed"."""
+
+    def __init__(self, storage: Storage[JobsTransaction], claiming: ClaimingService) -> None:
+        self._storage = storage
+        self._claiming = claiming
+
+    async def run(self, job: Job, advance: Advance) -> str | None:
+        """The job's error: None when every row was claimed."""
+        async with self._storage.read() as tx:
+            content = await tx.jobs.content(job.id)
+        if content is None:
+            raise RuntimeError("the job's file is missing")
+        principal = principal_from(job.options["principal"])
+        rows = parse_csv_rows(content)
+        failed = job.failed_count
+        for position in range(job.cursor, len(rows)):
+            index, token_text, tags = rows[position]
+            device_id, error = await self._claiming.claim_row(principal, token_text, tags)
+            if error is None:
+                progress = Progress(cursor=position + 1, created=1)
+            else:
+                failed += 1
+                row = JobRow(index, RowStatus.FAILED, device_id or None, error)
+                progress = Progress(cursor=position + 1, failed=1, rows=[row])
+            async with self._storage.transaction() as tx:
+                await advance(tx, progress)
+        return f"{failed} of {len(rows)} rows failed" if failed else None
