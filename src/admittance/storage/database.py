@@ -12,7 +12,6 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 from admittance.storage.dialect import Dialect
-from admittance.storage.location import DatabaseLocation
 
 
 class Row(Protocol):
@@ -56,15 +55,3 @@ class Database(Protocol):
     async def fetch_one(self, sql: str, params: Params | None = None) -> Row | None:
         """One read on the fastest path there is (the device polling path uses it)."""
         ...
-
-
-def open_database(location: DatabaseLocation, *, pool_size: int = 10) -> Database:
-    if location.dialect == "sqlite":
-        from admittance.storage.sqlite import SqliteDatabase
-
-        assert location.sqlite_path is not None
-        return SqliteDatabase(location.sqlite_path)
-    from admittance.storage.postgres import PostgresDatabase
-
-    assert location.postgres_url is not None
-    return PostgresDatabase(location.postgres_url, max_size=pool_size)
