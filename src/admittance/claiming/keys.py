@@ -28,11 +28,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from admittance.audit import AuditEvent, AuditTag
-from admittance.claiming.token_store import Challenge, ClaimTokenStorage, IdentityKey
+from admittance.claiming.model import Challenge, IdentityKey
+from admittance.claiming.store import ClaimTokenTransaction
 from admittance.claiming.verification import ClaimVerificationMode, ClaimVerifier, verification_mode
 from admittance.kernel.clock import Clock
 from admittance.kernel.errors import InvalidInput, MalformedInput, NotFound
 from admittance.kernel.principal import Principal
+from admittance.kernel.storage import Storage
 
 ENTITY = "identityKey"
 KEYS_PATH = "/v1/identity-keys"  # the permission path of the registry and the mode
@@ -144,7 +146,7 @@ class KeyImport:
 
 
 class IdentityKeyService:
-    def __init__(self, storage: ClaimTokenStorage, verifier: ClaimVerifier, clock: Clock) -> None:
+    def __init__(self, storage: Storage[ClaimTokenTransaction], verifier: ClaimVerifier, clock: Clock) -> None:
         self._storage = storage
         self._verifier = verifier
         self._clock = clock

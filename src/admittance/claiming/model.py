@@ -103,3 +103,18 @@ def validate_tag(tag: object) -> str:
     if "," in tag or any(ord(ch) < 32 for ch in tag):
         raise InvalidInput("A tag may not contain commas or control characters")
     return tag
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityKey:
+    device_uuid: str
+    public_key_pem: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    nonce: str  # 32 hex digits
+    tenant_id: str
+    expires_at: datetime
+    used_at: datetime | None

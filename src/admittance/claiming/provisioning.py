@@ -6,8 +6,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol
+from typing import Any
 
 from admittance.audit import AuditEvent, AuditTag
 from admittance.claiming import device_protocol as wire
@@ -21,15 +20,16 @@ from admittance.claiming.provisioning_model import (
     CommandType,
     ProvisioningCommand,
     ProvisioningRule,
-    ProvisioningTransaction,
     RuleState,
     validate_description,
     validate_request,
 )
 from admittance.claiming.service import device_not_found, sees_restricted
+from admittance.claiming.store import ProvisioningTransaction
 from admittance.kernel.clock import Clock
 from admittance.kernel.errors import AdmittanceError, Conflict, InvalidInput, NotFound, PermissionDenied
 from admittance.kernel.principal import Principal
+from admittance.kernel.storage import Storage
 from admittance.pki.issuing import CertificateIssuer
 from admittance.pki.model import IssuedCertificate, IssuedVia
 
@@ -39,12 +39,6 @@ MAX_FETCH_LIMIT = MAX_COMMANDS_PER_DEVICE
 DEFAULT_JWT_MAX_SECONDS = 604800
 
 
-class ProvisioningStorage(Protocol):
-    def transaction(self) -> AbstractAsyncContextManager[ProvisioningTransaction]: ...
-
-    def read(self) -> AbstractAsyncContextManager[ProvisioningTransaction]: ...
-
-
 def _actor(principal: Principal) -> str:
     return f"{principal.tenant_id}/{principal.username}"
 
@@ -52,7 +46,7 @@ def _actor(principal: Principal) -> str:
 class ProvisioningService:
     def __init__(
         self,
-        storage: ProvisioningStorage,
+        storage: Storage[ProvisioningTransaction],
         certificates: CertificateIssuer,
         clock: Clock,
         *,

@@ -3,15 +3,13 @@ provisioning part needs from storage (storage/sql/provisioning.py implements it 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
-from admittance.audit import AuditStore
 from admittance.kernel.errors import InvalidInput
-from admittance.pki.store import CertificateStore
 
 MAX_COMMANDS_PER_DEVICE = 20  # commands PENDING or IN_PROGRESS in one device's queue
 MAX_CONFIG_PROPERTIES = 10  # the device's CBOR config object holds at most 10 properties
@@ -96,60 +94,6 @@ class ClaimedDeviceRef:
     status: str  # READY, BLOCKED
     restricted: bool
     identity_key_pem: str | None
-
-
-class ProvisioningStore(Protocol):
-    async def device(self, device_id: str) -> ClaimedDeviceRef | None: ...
-
-    async def devices_with_tags(self, tenant_id: str, tags: Sequence[str]) -> list[str]: ...
-
-    async def open_count(self, device_id: str) -> int: ...
-
-    async def max_position(self, device_id: str) -> int: ...
-
-    async def insert_command(self, command: ProvisioningCommand) -> None: ...
-
-    async def commands(self, device_id: str) -> list[ProvisioningCommand]: ...
-
-    async def command(self, device_id: str, command_id: str) -> ProvisioningCommand | None: ...
-
-    async def update_command(
-        self, command_id: str, status: CommandStatus, response: Mapping[str, Any] | None, now: datetime
-    ) -> None: ...
-
-    async def shift_positions(self, device_id: str, after_position: int) -> None:
-        """Move every command after `after_position` one place on (making room after it)."""
-        ...
-
-    async def has_rule_commands(self, device_id: str, rule_id: str) -> bool: ...
-
-    async def delete_command(self, command_id: str) -> None: ...
-
-    async def insert_rule(self, rule: ProvisioningRule) -> None: ...
-
-    async def update_rule(self, rule: ProvisioningRule) -> None: ...
-
-    async def delete_rule(self, tenant_id: str, rule_id: str) -> bool: ...
-
-    async def rule(self, tenant_id: str, rule_id: str) -> ProvisioningRule | None: ...
-
-    async def rules(self, tenant_id: str) -> list[ProvisioningRule]: ...
-
-    async def active_rules(self, tenant_id: str) -> list[ProvisioningRule]: ...
-
-
-class ProvisioningTransaction(Protocol):
-    @property
-    def provisioning(self) -> ProvisioningStore: ...
-
-    @property
-    def audit(self) -> AuditStore: ...
-
-    @property
-    def certificates(self) -> CertificateStore: ...
-
-
-# --- validation of command requests ----------------------------------------------------------------
 
 
 def _invalid(message: str) -> InvalidInput:

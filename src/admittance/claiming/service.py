@@ -29,12 +29,13 @@ from admittance.claiming.model import (
     normalize_tags,
     validate_tag,
 )
-from admittance.claiming.store import ClaimingStorage, ClaimingTransaction
+from admittance.claiming.store import ClaimingTransaction
 from admittance.claiming.token import parse_claim_token
 from admittance.devices.inventory_model import ExternalId
 from admittance.kernel.clock import Clock
 from admittance.kernel.errors import AdmittanceError, Conflict, InvalidInput, MalformedInput, NotFound
 from admittance.kernel.principal import Principal, Role
+from admittance.kernel.storage import Storage
 
 ALREADY_CLAIMED = "This device is already claimed"
 
@@ -108,7 +109,7 @@ def parse_csv_rows(data: bytes) -> list[tuple[int, str, str]]:
 class ClaimingService:
     def __init__(
         self,
-        storage: ClaimingStorage,
+        storage: Storage[ClaimingTransaction],
         verifier: Verifier,
         clock: Clock,
         provisioning: ProvisioningHook | None = None,

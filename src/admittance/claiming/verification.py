@@ -24,8 +24,9 @@ from enum import StrEnum
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from admittance.claiming.model import Challenge
+from admittance.claiming.store import ClaimTokenTransaction
 from admittance.claiming.token import ClaimToken, parse_claim_token, verify_signature
-from admittance.claiming.token_store import Challenge, ClaimTokenTransaction
 from admittance.kernel.clock import Clock
 from admittance.kernel.errors import Conflict, InvalidInput
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -14,6 +13,7 @@ from admittance.devices.model import RegistrationRequest, RegistrationStatus, Re
 from admittance.identity.model import SecurityTokenPolicy, UserAuthRecord
 from admittance.identity.store import TenantStore, UserStore
 from admittance.kernel.paging import Page, PageRequest
+from admittance.kernel.storage import Storage
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,13 +195,7 @@ class PollView:
     policy: SecurityTokenPolicy | None  # of the request's tenant
 
 
-class DevicesStorage(Protocol):
-    def transaction(self) -> AbstractAsyncContextManager[DevicesTransaction]: ...
-
-    def read(self) -> AbstractAsyncContextManager[DevicesTransaction]:
-        """The same stores on the read path: for use cases that change nothing."""
-        ...
-
+class DevicesStorage(Storage[DevicesTransaction], Protocol):
     async def poll_view(self, tenant_id: str, username: str, request_id: str) -> PollView: ...
 
     async def issue_credentials(self, issue: IssueRequest) -> IssueOutcome:

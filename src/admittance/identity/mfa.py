@@ -18,7 +18,8 @@ import secrets
 from admittance.audit import AuditEvent, AuditTag
 from admittance.identity.authentication import Authenticator
 from admittance.identity.model import UserAuthRecord
-from admittance.identity.sessions import CHALLENGE_PREFIX, LoginResult, SessionService, SessionStorage
+from admittance.identity.sessions import CHALLENGE_PREFIX, LoginResult, SessionService
+from admittance.identity.store import SessionStorage
 from admittance.kernel import totp
 from admittance.kernel.clock import Clock
 from admittance.kernel.errors import (

@@ -201,3 +201,53 @@ class PasswordPolicy:
             raise InvalidInput("password must differ from the username", entity="user", field="password")
         if has_control_chars(password):
             raise InvalidInput("password must not contain control characters", entity="user", field="password")
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    id: str
+    user_id: int
+    tenant_id: str
+    username: str
+    kind: str
+    label: str | None
+    created_at: datetime
+    expires_at: datetime
+    session_seconds: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """What may be shown of a token: never the token itself."""
+
+    fingerprint: str
+    created_at: datetime
+    expires_at: datetime
+    label: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class UserRef:
+    user_id: int
+    tenant_id: str
+    username: str
+
+
+@dataclass(frozen=True, slots=True)
+class MfaState:
+    user_id: int
+    secret: str | None  # sealed
+    pending_secret: str | None  # sealed
+    last_step: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewToken:
+    id: str
+    user_id: int
+    digest: str
+    kind: str
+    label: str | None
+    created_at: datetime
+    expires_at: datetime
+    session_seconds: int | None

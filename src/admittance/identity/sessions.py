@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
 
-from admittance.audit import AuditEvent, AuditStore, AuditTag
+from admittance.audit import AuditEvent, AuditTag
 from admittance.identity.authentication import Authenticator
-from admittance.identity.model import PasswordPolicy, PresentedCredentials, UserAuthRecord
-from admittance.identity.store import UserStore
+from admittance.identity.model import NewToken, PasswordPolicy, PresentedCredentials, TokenInfo, UserRef
+from admittance.identity.store import SessionStorage
 from admittance.kernel.clock import Clock
 from admittance.kernel.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from admittance.kernel.passwords import CredentialVerifier
@@ -45,118 +42,6 @@ class SessionPolicy:
     token_max_hours: float = 8760.0  # the most a labelled (long-lived) token may have
     mfa_challenge_seconds: float = 300.0
     mfa_issuer: str = "Admittance"
-
-
-@dataclass(frozen=True, slots=True)
-class TokenRecord:
-    id: str
-    user_id: int
-    tenant_id: str
-    username: str
-    kind: str
-    label: str | None
-    created_at: datetime
-    expires_at: datetime
-    session_seconds: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class TokenInfo:
-    """What may be shown of a token: never the token itself."""
-
-    fingerprint: str
-    created_at: datetime
-    expires_at: datetime
-    label: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class UserRef:
-    user_id: int
-    tenant_id: str
-    username: str
-
-
-@dataclass(frozen=True, slots=True)
-class MfaState:
-    user_id: int
-    secret: str | None  # sealed
-    pending_secret: str | None  # sealed
-    last_step: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class NewToken:
-    id: str
-    user_id: int
-    digest: str
-    kind: str
-    label: str | None
-    created_at: datetime
-    expires_at: datetime
-    session_seconds: int | None
-
-
-class SessionStore(Protocol):
-    async def create_token(self, token: NewToken) -> None: ...
-
-    async def token_by_digest(self, digest: str) -> TokenRecord | None: ...
-
-    async def consume_challenge(self, digest: str) -> TokenRecord | None:
-        """Delete the MFA challenge with this digest and return it (None when there is none)."""
-        ...
-
-    async def tokens_of(self, user_id: int, now: datetime) -> list[TokenInfo]:
-        """Unexpired session tokens, oldest first."""
-        ...
-
-    async def revoke(self, user_id: int, token_id: str | None, keep: str | None) -> int:
-        """Delete one token (by id) or all tokens of the user except `keep`; the number deleted."""
-        ...
-
-    async def delete_expired(self, user_id: int, now: datetime) -> None: ...
-
-    async def user_ref(self, user_id: int) -> UserRef | None: ...
-
-    async def mfa_state(self, user_id: int) -> MfaState | None: ...
-
-    async def set_pending_secret(self, user_id: int, sealed: str) -> None: ...
-
-    async def enroll(self, user_id: int, pending: str, step: int) -> bool:
-        """Make the pending secret the enrolled one (if it is still the pending one and nothing is
-        enrolled), with `step` as the last used step."""
-        ...
-
-    async def advance_step(self, user_id: int, step: int) -> bool:
-        """Set the last used TOTP step if it is newer than the stored one (false: the code was used)."""
-        ...
-
-    async def replace_backup_codes(self, user_id: int, digests: Sequence[str]) -> None: ...
-
-    async def use_backup_code(self, user_id: int, digest: str) -> bool:
-        """Delete the code; true when it existed (single use)."""
-        ...
-
-    async def disable_mfa(self, user_id: int) -> bool: ...
-
-
-class SessionTransaction(Protocol):
-    @property
-    def sessions(self) -> SessionStore: ...
-
-    @property
-    def users(self) -> UserStore: ...
-
-    @property
-    def audit(self) -> AuditStore: ...
-
-
-class SessionStorage(Protocol):
-    def transaction(self) -> AbstractAsyncContextManager[SessionTransaction]: ...
-
-    def read(self) -> AbstractAsyncContextManager[SessionTransaction]: ...
-
-    async def auth_record(self, tenant_id: str, username: str) -> UserAuthRecord | None: ...
 
 
 @dataclass(frozen=True, slots=True)

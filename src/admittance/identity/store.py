@@ -12,7 +12,18 @@ from typing import Protocol
 
 from admittance.audit import AuditStore
 from admittance.identity.directory_model import DirectoryUser, GrantType, NewCertificate, Role, StoredPermission
-from admittance.identity.model import SecurityTokenPolicy, Tenant, User, UserAuthRecord, UserKind
+from admittance.identity.model import (
+    MfaState,
+    NewToken,
+    SecurityTokenPolicy,
+    Tenant,
+    TokenInfo,
+    TokenRecord,
+    User,
+    UserAuthRecord,
+    UserKind,
+    UserRef,
+)
 from admittance.kernel.storage import Storage
 
 
@@ -195,3 +206,61 @@ class DirectoryTransaction(Protocol):
 
     @property
     def audit(self) -> AuditStore: ...
+
+
+class SessionStore(Protocol):
+    async def create_token(self, token: NewToken) -> None: ...
+
+    async def token_by_digest(self, digest: str) -> TokenRecord | None: ...
+
+    async def consume_challenge(self, digest: str) -> TokenRecord | None:
+        """Delete the MFA challenge with this digest and return it (None when there is none)."""
+        ...
+
+    async def tokens_of(self, user_id: int, now: datetime) -> list[TokenInfo]:
+        """Unexpired session tokens, oldest first."""
+        ...
+
+    async def revoke(self, user_id: int, token_id: str | None, keep: str | None) -> int:
+        """Delete one token (by id) or all tokens of the user except `keep`; the number deleted."""
+        ...
+
+    async def delete_expired(self, user_id: int, now: datetime) -> None: ...
+
+    async def user_ref(self, user_id: int) -> UserRef | None: ...
+
+    async def mfa_state(self, user_id: int) -> MfaState | None: ...
+
+    async def set_pending_secret(self, user_id: int, sealed: str) -> None: ...
+
+    async def enroll(self, user_id: int, pending: str, step: int) -> bool:
+        """Make the pending secret the enrolled one (if it is still the pending one and nothing is
+        enrolled), with `step` as the last used step."""
+        ...
+
+    async def advance_step(self, user_id: int, step: int) -> bool:
+        """Set the last used TOTP step if it is newer than the stored one (false: the code was used)."""
+        ...
+
+    async def replace_backup_codes(self, user_id: int, digests: Sequence[str]) -> None: ...
+
+    async def use_backup_code(self, user_id: int, digest: str) -> bool:
+        """Delete the code; true when it existed (single use)."""
+        ...
+
+    async def disable_mfa(self, user_id: int) -> bool: ...
+
+
+class SessionTransaction(Protocol):
+    @property
+    def sessions(self) -> SessionStore: ...
+
+    @property
+    def users(self) -> UserStore: ...
+
+    @property
+    def audit(self) -> AuditStore: ...
+
+
+class SessionStorage(Storage[SessionTransaction], Protocol):
+    async def auth_record(self, tenant_id: str, username: str) -> UserAuthRecord | None: ...

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from admittance.claiming.keys import IdentityKeyService
-from admittance.claiming.token_store import IdentityKey
+from admittance.claiming.model import IdentityKey
 from admittance.http.body import read_body, read_json_object
 from admittance.http.params import header, path_text, query, query_number
 from admittance.http.surface import Row, guarded

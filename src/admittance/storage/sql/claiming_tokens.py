@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from admittance.claiming.token_store import Challenge, IdentityKey
+from admittance.claiming.model import Challenge, IdentityKey
 from admittance.kernel.clock import from_millis, to_millis
 from admittance.storage.database import Executor
 

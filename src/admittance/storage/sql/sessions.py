@@ -7,15 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from admittance.identity.sessions import (
-    CHALLENGE_KIND,
-    SESSION_KIND,
-    MfaState,
-    NewToken,
-    TokenInfo,
-    TokenRecord,
-    UserRef,
-)
+from admittance.identity.model import MfaState, NewToken, TokenInfo, TokenRecord, UserRef
+from admittance.identity.sessions import CHALLENGE_KIND, SESSION_KIND
 from admittance.kernel.clock import Clock, from_millis, to_millis
 from admittance.storage.database import Executor, Row
 

@@ -17,7 +17,8 @@ from admittance.http.guard import Guard
 from admittance.http.params import path_number
 from admittance.http.state import AppState
 from admittance.identity import PresentedCredentials
-from admittance.identity.sessions import LoginResult, TokenInfo
+from admittance.identity.model import TokenInfo
+from admittance.identity.sessions import LoginResult
 from admittance.kernel.access import Permission
 from admittance.kernel.errors import InvalidInput, NotFound
 from admittance.kernel.principal import Principal

@@ -7,13 +7,13 @@ from typing import Any
 
 from starlette.requests import Request
 
+from admittance.claiming.bulk import ACCESS_OPTION, ENDPOINT
 from admittance.claiming.model import ClaimedDevice, DeviceFilter, DeviceStatus, Tag
 from admittance.claiming.provisioning_model import ProvisioningCommand, ProvisioningRule, RuleState
 from admittance.claiming.token import DEVICE_TYPE_NAMES, device_type_label
 from admittance.http.params import query, query_number, query_values, whole_number
 from admittance.http.times import utc_millis
 from admittance.jobs.model import Job
-from admittance.jobs.nrf_bulk import ACCESS_OPTION, ENDPOINT
 from admittance.kernel.errors import InvalidInput
 
 BULK_OPS_PREFIX = "/v1/bulk-ops-requests"
