@@ -85,7 +85,7 @@ def _initialized(location: DatabaseLocation, *, production_hashing: bool) -> Non
     bootstrap user's hashes have the cost the tests of this template verify them at."""
     migrate.upgrade(location)
     url = location.postgres_url or f"sqlite:///{location.sqlite_path}"
-    template_settings = Settings(
+    template_settings = Settings.of(
         database_url=url, secret_key=SECRET_KEY, admin_password=ADMIN_PASSWORD, bootstrap_password=BOOTSTRAP_PASSWORD
     )
 
@@ -157,7 +157,7 @@ def location(request: pytest.FixtureRequest, tmp_path: Path) -> DatabaseLocation
 @pytest.fixture
 def settings(location: DatabaseLocation, tmp_path: Path) -> Settings:
     url = location.postgres_url or f"sqlite:///{location.sqlite_path}"
-    return Settings(
+    return Settings.of(
         data_dir=tmp_path / "data",
         database_url=url,
         secret_key=SECRET_KEY,

@@ -21,19 +21,18 @@ from admittance.devices.bulk.export import ManifestExporter
 from admittance.devices.bulk.imports import DEVICE_IMPORT, PASSWORD_WRAP, ImportService
 from admittance.devices.bulk.jobs import ImportJob, PasswordWrapJob
 from admittance.devices.enrollment import EstService
-from admittance.identity import Authenticator, AuthPolicy, IdentityService, PasswordPolicy
+from admittance.identity import Authenticator, IdentityService
 from admittance.identity.authentication import FailureAudit
 from admittance.identity.mfa import MfaService
 from admittance.identity.passwords import ChosenPasswords
 from admittance.identity.roles import RoleService
 from admittance.identity.service import FirstStart
-from admittance.identity.sessions import TOKEN_PREFIX, SessionPolicy, SessionService
+from admittance.identity.sessions import TOKEN_PREFIX, SessionService
 from admittance.identity.users import UserService
 from admittance.jobs import JobHandler, JobKind, JobRunner, JobService
 from admittance.jobs.wakeup import Wakeup
 from admittance.kernel.clock import Clock, SystemClock
 from admittance.kernel.passwords import CredentialVerifier, PasswordHasher
-from admittance.kernel.principal import MANAGEMENT_TENANT
 from admittance.kernel.sealing import Sealer
 from admittance.kernel.secrets import Pepper
 from admittance.kernel.storage import Storage
@@ -41,10 +40,8 @@ from admittance.maintenance.service import MaintenanceService
 from admittance.pki.authority import CertificateAuthority
 from admittance.pki.ca import CaError, CaMaterial, load_ca_files
 from admittance.pki.issuing import IssuingService
-from admittance.pki.model import PkiPolicy
 from admittance.pki.revocation import RevocationService
 from admittance.pki.trust_store import TrustStoreService
-from admittance.registry.model import RegistryPolicy
 from admittance.registry.service import ClientRegistryService
 from admittance.settings import Settings, SettingsError
 from admittance.storage import Database, open_database
@@ -127,27 +124,18 @@ async def build_services(
     clock = clock or SystemClock()
     server_key = secret_key(settings)
     pepper = Pepper(server_key)
-    database = open_database(settings.database, pool_size=settings.db_pool_size)
+    database = open_database(settings.database, pool_size=settings.database.pool_size)
     await database.open()
     storage = SqlStorage(database, clock)
     hasher = password_hasher(pepper)
-    verifier = CredentialVerifier(hasher, clock, ttl_seconds=settings.auth_cache_ttl_seconds)
+    verifier = CredentialVerifier(hasher, clock, ttl_seconds=settings.auth.verified_cache_seconds)
     authenticator = Authenticator(
         verifier,
         clock,
-        AuthPolicy(
-            failure_delay_seconds=settings.auth_failure_delay_ms / 1000,
-            failures_per_source=settings.auth_failures_per_source,
-            failures_per_user=settings.auth_failures_per_user,
-            lockout_wait_seconds=settings.auth_lockout_wait_seconds,
-            lockout_max_wait_seconds=settings.auth_lockout_max_wait_seconds,
-            failure_reset_seconds=settings.auth_failure_reset_seconds,
-            otp_failures_per_user=settings.mfa_max_invalid_otps_per_user,
-            otp_ban_seconds=settings.mfa_ban_minutes * 60,
-        ),
+        settings.auth,
         record_failure=FailureAudit(storage, clock),
     )
-    password_policy = PasswordPolicy.from_rules(settings.password_policy)
+    password_policy = settings.passwords
     passwords = ChosenPasswords(password_policy, verifier, hasher)
     users = UserService(storage, passwords, clock)
     identity = IdentityService(storage, authenticator, verifier, hasher, clock, password_policy)
@@ -157,11 +145,7 @@ async def build_services(
         verifier,
         pepper,
         clock,
-        SessionPolicy(
-            token_expire_hours=settings.token_expire_hours,
-            token_max_hours=settings.token_max_hours,
-            mfa_issuer=settings.mfa_issuer,
-        ),
+        settings.sessions,
         password_policy,
     )
     mfa = MfaService(storage, sessions, authenticator, Sealer(server_key, "totp-secret"), pepper, clock)
@@ -173,9 +157,9 @@ async def build_services(
     wakeup = Wakeup()
     jobs = JobService(storage, clock, wakeup)
     imports = ImportService(storage, bulk, jobs, clock)
-    claim_verifier = ClaimVerifier(clock, challenge_seconds=settings.nrf_challenge_seconds)
+    claim_verifier = ClaimVerifier(clock, challenge_seconds=settings.claiming.challenge_seconds)
     authority = CertificateAuthority(
-        storage, Sealer(server_key, "ca-key"), clock, pki_policy(settings), imported=operator_ca(settings)
+        storage, Sealer(server_key, "ca-key"), clock, settings.pki, imported=operator_ca(settings)
     )
     try:
         await authority.ensure_ca()
@@ -184,7 +168,7 @@ async def build_services(
         raise
     certificates = IssuingService(storage, authority, clock, authenticator)
     provisioning = ProvisioningService(
-        storage, certificates, clock, jwt_max_seconds=settings.nrf_device_jwt_max_seconds
+        storage, certificates, clock, jwt_max_seconds=settings.claiming.device_jwt_max_seconds
     )
     claiming = ClaimingService(storage, claim_verifier, clock, provisioning)
     runner = JobRunner(
@@ -192,9 +176,9 @@ async def build_services(
         job_handlers(storage, bulk, hasher, clock, imports, claiming),
         clock,
         wakeup=wakeup,
-        worker_id=settings.worker_id,
-        lease_seconds=settings.job_lease_seconds,
-        max_attempts=settings.job_max_attempts,
+        worker_id=settings.jobs.worker_id,
+        lease_seconds=settings.jobs.lease_seconds,
+        max_attempts=settings.jobs.max_attempts,
     )
     return Services(
         settings=settings,
@@ -203,7 +187,7 @@ async def build_services(
         storage=storage,
         identity=identity,
         registrations=RegistrationService(
-            storage, authenticator, pepper, clock, max_token_failures=settings.security_token_max_failures
+            storage, authenticator, pepper, clock, max_token_failures=settings.registrations.max_token_failures
         ),
         inventory=InventoryService(storage, clock, pepper),
         bulk=bulk,
@@ -221,7 +205,7 @@ async def build_services(
             identity,
             clock,
             default_tenant=settings.default_tenant,
-            failure_delay_seconds=settings.auth_failure_delay_ms / 1000,
+            failure_delay_seconds=settings.auth.failure_delay_seconds,
             tokens=sessions,
             token_prefix=TOKEN_PREFIX,
         ),
@@ -243,7 +227,7 @@ async def build_services(
             clock,
             users,
             certificates,
-            RegistryPolicy(new_per_source=settings.client_registry_new_per_source),
+            settings.registry,
         ),
         claim_verifier=claim_verifier,
         identity_keys=IdentityKeyService(storage, claim_verifier, clock),
@@ -254,28 +238,17 @@ async def build_services(
     )
 
 
-def pki_policy(settings: Settings) -> PkiPolicy:
-    return PkiPolicy(
-        ca_key_type=settings.ca_key_type,
-        ca_common_name=settings.ca_common_name,
-        ca_validity_days=settings.ca_validity_days,
-        certificate_validity_days=settings.certificate_validity_days,
-        crl_validity_hours=settings.crl_validity_hours,
-        renewal_grace_days=settings.certificate_renewal_grace_days,
-        trusted_store_tenants=frozenset({MANAGEMENT_TENANT, settings.default_tenant}),
-    )
-
-
 def operator_ca(settings: Settings) -> CaMaterial | None:
     """The operator's CA from the files the settings name (None: the generated one is used)."""
-    if not settings.ca_certificate_file:
+    files = settings.ca_files
+    if not files.certificate_file:
         return None
     try:
         return load_ca_files(
-            Path(settings.ca_certificate_file),
-            Path(settings.ca_key_file),
-            settings.ca_key_password or None,
-            Path(settings.ca_chain_file) if settings.ca_chain_file else None,
+            Path(files.certificate_file),
+            Path(files.key_file),
+            files.key_password or None,
+            Path(files.chain_file) if files.chain_file else None,
         )
     except CaError as exc:
         raise SettingsError(str(exc)) from None

@@ -28,7 +28,7 @@ WORKER_ENV = {"ADMITTANCE_SECRET_KEY": SECRET_KEY, "ADMITTANCE_JOB_LEASE_SECONDS
 
 
 def cli_args(settings: Settings, *command: str) -> list[str]:
-    return ["--data-dir", str(settings.data_dir), "--database-url", settings.database_url, *command]
+    return ["--data-dir", str(settings.data_dir), "--database-url", settings.database.url, *command]
 
 
 def start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:

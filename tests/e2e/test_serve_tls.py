@@ -68,7 +68,7 @@ async def same_database() -> AsyncIterator[SameDatabase]:
     built: list[Services] = []
 
     async def open_services(server: ServerProcess, database_url: str) -> Services:
-        settings = Settings(data_dir=server.data_dir, database_url=database_url, secret_key=SECRET_KEY)
+        settings = Settings.of(data_dir=server.data_dir, database_url=database_url, secret_key=SECRET_KEY)
         services = await build_services(settings)
         built.append(services)
         return services

@@ -193,7 +193,7 @@ def test_the_header_forms_of_nginx_caddy_haproxy_and_apache_all_decode(pki: dict
 def test_the_header_counts_only_from_a_trusted_proxy(pki: dict[str, Any]) -> None:
     pair: KeyPair = pki["client"]
     header = {"x-client-cert": quote(pair.certificate_pem.decode(), safe="")}
-    behind = Settings(trusted_proxies="10.0.0.0/24, ::1")
+    behind = Settings.of(trusted_proxies="10.0.0.0/24, ::1")
     assert verified_client_certificate(request(header), behind) == pair.der
     assert verified_client_certificate(request(header, client="::1"), behind) == pair.der
     for settings, client in ((behind, "10.0.1.5"), (Settings(), "10.0.0.5"), (behind, "testclient")):
@@ -202,7 +202,7 @@ def test_the_header_counts_only_from_a_trusted_proxy(pki: dict[str, Any]) -> Non
     assert verified_client_certificate(request({}), behind) is None
     # an empty header from the proxy: no certificate, and not the proxy's own TLS certificate either
     assert verified_client_certificate(request({"x-client-cert": ""}, tls=tls_of(pair)), behind) is None
-    custom = Settings(trusted_proxies="10.0.0.5", client_cert_header="X-SSL-Client-Cert")
+    custom = Settings.of(trusted_proxies="10.0.0.5", client_cert_header="X-SSL-Client-Cert")
     assert verified_client_certificate(request({"x-ssl-client-cert": header["x-client-cert"]}), custom) == pair.der
 
 
@@ -216,7 +216,7 @@ def test_the_tls_extension_is_used_without_a_header(pki: dict[str, Any]) -> None
 
 
 def test_ipv4_mapped_addresses_match_ipv4_networks() -> None:
-    settings = Settings(trusted_proxies="127.0.0.1")
+    settings = Settings.of(trusted_proxies="127.0.0.1")
     assert is_trusted_proxy("::ffff:127.0.0.1", settings)
     assert not is_trusted_proxy("::ffff:127.0.0.2", settings)
     assert not is_trusted_proxy(None, settings)

@@ -4,7 +4,6 @@ intermediate under an offline root with its chain); unusable operator material i
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -94,8 +93,8 @@ async def test_operator_ca_is_used(settings: Settings, tmp_path: Path, kind: str
     key = ec_key() if kind == "ec" else rsa.generate_private_key(public_exponent=65537, key_size=2048)
     certificate, _ = self_signed_ca("Operator CA", key)
     secrets.register(key_pem(key).decode().splitlines()[1])
-    changed = replace(
-        settings, **_files(tmp_path, certificate, key_pem(key, b"ca-pass-phrase")), ca_key_password="ca-pass-phrase"
+    changed = settings.with_values(
+        **_files(tmp_path, certificate, key_pem(key, b"ca-pass-phrase")), ca_key_password="ca-pass-phrase"
     )
     built = await build(changed)
     try:
@@ -116,7 +115,7 @@ async def test_operator_ca_is_used(settings: Settings, tmp_path: Path, kind: str
 async def test_intermediate_under_offline_root(settings: Settings, tmp_path: Path) -> None:
     root, root_key = self_signed_ca("Offline Root", path_length=1)
     intermediate, intermediate_key = self_signed_ca("Device Intermediate", issuer=(root, root_key), path_length=0)
-    changed = replace(settings, **_files(tmp_path, intermediate, key_pem(intermediate_key), [root]))
+    changed = settings.with_values(**_files(tmp_path, intermediate, key_pem(intermediate_key), [root]))
     built = await build(changed)
     try:
         assert await built.certificates.ca_certificates() == [intermediate, root]
@@ -152,32 +151,32 @@ async def test_intermediate_under_offline_root(settings: Settings, tmp_path: Pat
 
 def test_mismatching_key_is_refused(settings: Settings, tmp_path: Path) -> None:
     certificate, _ = self_signed_ca("Operator CA")
-    changed = replace(settings, **_files(tmp_path, certificate, key_pem(ec_key())))
+    changed = settings.with_values(**_files(tmp_path, certificate, key_pem(ec_key())))
     with pytest.raises(SettingsError, match="does not hold the key"):
         operator_ca(changed)
 
 
 def test_not_a_ca_is_refused(settings: Settings, tmp_path: Path) -> None:
     certificate, key = self_signed_ca("Not a CA", ca=False)
-    changed = replace(settings, **_files(tmp_path, certificate, key_pem(key)))
+    changed = settings.with_values(**_files(tmp_path, certificate, key_pem(key)))
     with pytest.raises(SettingsError, match="not a CA"):
         operator_ca(changed)
 
 
 def test_key_password_problems_are_clear(settings: Settings, tmp_path: Path) -> None:
     certificate, key = self_signed_ca("Operator CA")
-    encrypted = replace(settings, **_files(tmp_path, certificate, key_pem(key, b"right-password")))
+    encrypted = settings.with_values(**_files(tmp_path, certificate, key_pem(key, b"right-password")))
     with pytest.raises(SettingsError, match="encrypted"):
         operator_ca(encrypted)
     with pytest.raises(SettingsError, match="password is wrong"):
-        operator_ca(replace(encrypted, ca_key_password="wrong-password"))
+        operator_ca(encrypted.with_values(ca_key_password="wrong-password"))
 
 
 def test_missing_file_and_foreign_chain_are_refused(settings: Settings, tmp_path: Path) -> None:
     certificate, key = self_signed_ca("Operator CA")
     files = _files(tmp_path, certificate, key_pem(key))
     with pytest.raises(SettingsError, match="cannot read"):
-        operator_ca(replace(settings, **{**files, "ca_key_file": str(tmp_path / "missing.key")}))
+        operator_ca(settings.with_values(**{**files, "ca_key_file": str(tmp_path / "missing.key")}))
     other_root, _ = self_signed_ca("Someone Else")
     with pytest.raises(CaError, match="not issuers"):
         load_ca(cert_pem(certificate).encode(), key_pem(key), None, cert_pem(other_root).encode())
@@ -187,9 +186,9 @@ def test_settings_refuse_half_configurations() -> None:
     from admittance.settings import validate
 
     with pytest.raises(SettingsError, match="together"):
-        validate(Settings(dev_mode=True, ca_certificate_file="/x.pem"))
+        validate(Settings.of(dev_mode=True, ca_certificate_file="/x.pem"))
     with pytest.raises(SettingsError, match="ca_key_type"):
-        validate(Settings(dev_mode=True, ca_key_type="dsa"))
+        validate(Settings.of(dev_mode=True, ca_key_type="dsa"))
     with pytest.raises(SettingsError, match="crl_validity_hours"):
-        validate(Settings(dev_mode=True, crl_validity_hours=0))
-    assert Settings(ca_key_password="x").redacted()["ca_key_password"] == "***"
+        validate(Settings.of(dev_mode=True, crl_validity_hours=0))
+    assert Settings.of(ca_key_password="x").redacted()["ca_key_password"] == "***"

@@ -4,7 +4,6 @@ CA key, certificate authentication, revocation and the CRL, renewal and grace re
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -34,7 +33,7 @@ CERTIFICATE_ONLY = (GrantType(GrantMethod.CERTIFICATE, False),)
 async def clocked(settings: Settings) -> AsyncIterator[tuple[Services, FakeClock]]:
     """Services on a clock the test moves (starting now), renewal allowed 7 days after expiry."""
     clock = FakeClock(SystemClock().now())
-    built = await build(replace(settings, certificate_renewal_grace_days=7.0), clock=clock)
+    built = await build(settings.with_values(certificate_renewal_grace_days=7.0), clock=clock)
     try:
         await first_start(built)
         yield built, clock

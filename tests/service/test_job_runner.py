@@ -158,7 +158,7 @@ async def dead_claim(services: Services) -> None:
 async def test_a_job_whose_workers_died_too_often_fails_with_a_clear_error(
     services: Services, settings: Settings, deaths: int, status: JobStatus
 ) -> None:
-    assert settings.job_max_attempts == 3
+    assert settings.jobs.max_attempts == 3
     job = await submit(services, manifest(["dying-1", "dying-2"]))
     for _ in range(deaths):
         await dead_claim(services)

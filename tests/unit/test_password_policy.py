@@ -16,7 +16,7 @@ DEV = {"ADMITTANCE_DEV_MODE": "true"}
 
 def test_default_setting_is_min_eight() -> None:
     settings = load_settings(DEV)
-    policy = PasswordPolicy.from_rules(settings.password_policy)
+    policy = settings.passwords
     assert policy.min_length == 8
     policy.check("abcdefgh", "someone")
     with pytest.raises(InvalidInput, match="at least 8 characters"):
@@ -69,8 +69,8 @@ def test_a_malformed_setting_refuses_to_start(rules: str) -> None:
 
 def test_the_setting_takes_json_or_a_toml_table(tmp_path: Path) -> None:
     settings = load_settings(DEV | {"ADMITTANCE_PASSWORD_POLICY": '{"min": 12, "upper": 1}'})
-    assert PasswordPolicy.from_rules(settings.password_policy).min_upper == 1
+    assert settings.passwords.min_upper == 1
     config = tmp_path / "admittance.toml"
     config.write_text("[admittance]\npassword_policy = { min = 10, numeric = 2 }\n", encoding="utf-8")
-    policy = PasswordPolicy.from_rules(load_settings(DEV, config_file=config).password_policy)
+    policy = load_settings(DEV, config_file=config).passwords
     assert (policy.min_length, policy.min_numeric) == (10, 2)

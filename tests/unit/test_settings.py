@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from admittance.settings import SettingsError, load_settings
+from admittance.identity.authentication import AuthPolicy
+from admittance.identity.model import PasswordPolicy
+from admittance.settings import ENV_PREFIX, Settings, SettingsError, load_settings
 
 STRONG = "s" * 40
 
@@ -68,3 +70,32 @@ def test_unknown_setting_in_file_is_refused(tmp_path: Path) -> None:
     config.write_text("[admittance]\nprot = 1\n")
     with pytest.raises(SettingsError, match="prot"):
         load_settings({}, config_file=config)
+
+
+def test_the_sections_are_the_policy_objects() -> None:
+    settings = load_settings(
+        {
+            "ADMITTANCE_AUTH_FAILURE_DELAY_MS": "250",
+            "ADMITTANCE_MFA_BAN_MINUTES": "2",
+            "ADMITTANCE_PASSWORD_POLICY": '{"min": 12, "upper": 1}',
+            "ADMITTANCE_CERTIFICATE_RENEWAL_GRACE_DAYS": "7",
+            "ADMITTANCE_DEFAULT_TENANT": "acme",
+            "ADMITTANCE_JOB_MAX_ATTEMPTS": "5",
+        }
+    )
+    assert settings.auth == AuthPolicy(failure_delay_seconds=0.25, otp_ban_seconds=120.0)
+    assert settings.passwords == PasswordPolicy(min_length=12, min_upper=1)
+    assert settings.pki.renewal_grace_days == 7.0
+    assert settings.pki.trusted_store_tenants == frozenset({"management", "acme"})
+    assert settings.jobs.max_attempts == 5
+    assert settings.redacted()["auth_failure_delay_ms"] == 250
+    assert settings.redacted()["mfa_ban_minutes"] == 2.0
+    assert settings.redacted()["password_policy"] == '{"min": 12, "upper": 1}'
+
+
+def test_every_key_is_read_from_its_environment_variable_and_shown_back() -> None:
+    defaults = Settings()
+    assert Settings.of(**defaults.values()) == defaults
+    for name, value in defaults.values().items():
+        loaded = load_settings({ENV_PREFIX + name.upper(): str(value), "ADMITTANCE_DEV_MODE": "true"})
+        assert loaded.values()[name] == (True if name == "dev_mode" else value), name

@@ -16,6 +16,12 @@ DEVICE_MO_TYPE = "nrf_Device"
 OWNERSHIP_IDENTIFIED = "IDENTIFIED"
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimingPolicy:
+    challenge_seconds: int = 600  # claim token challenges (POST /admittance/v1/nrf/challenges) expire
+    device_jwt_max_seconds: int = 604800  # longest lifetime (exp - iat) of a device JWT (sdk-nrf allows 604800)
+
+
 class DeviceStatus(StrEnum):
     READY = "READY"
     BLOCKED = "BLOCKED"

@@ -60,7 +60,7 @@ def serve(
             port=port,
             workers=workers,
             data_dir=serve_data_dir or settings.data_dir,
-            database_url=serve_database_url or settings.database_url,
+            database_url=serve_database_url or settings.database.url,
         )
     created, tls = run_services(settings, _starting)
     # A wildcard bind address is not something a browser can open: show localhost instead.
@@ -81,7 +81,7 @@ def serve(
     # Worker processes read their settings from the environment, so flags go there too.
     for name, value in (
         ("data_dir", settings.data_dir),
-        ("database_url", settings.database_url),
+        ("database_url", settings.database.url),
         ("host", settings.host),
         ("port", settings.port),
         ("workers", settings.workers),

@@ -55,11 +55,11 @@ class TlsFiles:
 
 
 def tls_wanted(settings: Settings) -> bool:
-    return settings.tls or bool(settings.tls_certificate_file)
+    return settings.tls.on
 
 
 def server_names(settings: Settings) -> list[str]:
-    names = [name.strip() for name in settings.tls_server_names.split(",") if name.strip()]
+    names = [name.strip() for name in settings.tls.server_names.split(",") if name.strip()]
     if not names:
         raise SettingsError("tls_server_names is empty: name at least one host name or address")
     return names
@@ -83,14 +83,14 @@ async def prepare_tls(services: Services) -> TlsFiles | None:
     folder = Path(settings.data_dir) / TLS_FOLDER
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     ca_chain = await services.certificates.ca_certificates()
-    if settings.tls_client_ca_file:
-        client_ca = Path(settings.tls_client_ca_file)
+    if settings.tls.client_ca_file:
+        client_ca = Path(settings.tls.client_ca_file)
     else:
         client_ca = folder / CLIENT_CA_FILE
         anchors = await services.trust_store.trust_anchors()
         _write(client_ca, b"".join(c.public_bytes(serialization.Encoding.PEM) for c in anchors), 0o644)
-    if settings.tls_certificate_file:
-        files = TlsFiles(Path(settings.tls_certificate_file), Path(settings.tls_key_file), client_ca)
+    if settings.tls.certificate_file:
+        files = TlsFiles(Path(settings.tls.certificate_file), Path(settings.tls.key_file), client_ca)
     else:
         files = TlsFiles(folder / SERVER_CERTIFICATE_FILE, folder / SERVER_KEY_FILE, client_ca)
         names = server_names(settings)

@@ -32,6 +32,11 @@ class RegistrationStatus(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class RegistrationPolicy:
+    max_token_failures: int = 3  # wrong security tokens before a request is BLOCKED
+
+
+@dataclass(frozen=True, slots=True)
 class RegistrationRequest:
     id: str
     tenant_id: str

@@ -123,7 +123,7 @@ class Admittance:
         try:
             self.services, self.served = built, serve(built)
             stop = asyncio.Event()
-            worker = asyncio.create_task(built.runner.run_forever(stop)) if self.settings.worker else None
+            worker = asyncio.create_task(built.runner.run_forever(stop)) if self.settings.jobs.in_server else None
             try:
                 yield
             finally:

@@ -47,7 +47,7 @@ def trusted_networks(setting: str) -> tuple[Network, ...]:
 
 
 def is_trusted_proxy(address: str | None, settings: Settings) -> bool:
-    networks = trusted_networks(settings.trusted_proxies)
+    networks = trusted_networks(settings.tls.trusted_proxies)
     if not networks or not address:
         return False
     try:
@@ -63,13 +63,14 @@ def forwarded_certificate_header(request: Request, settings: Settings) -> str | 
     """The proxy's client-certificate header, if the request carries one; PermissionDenied when the
     connection does not come from a trusted proxy. An empty header ("" returned) means the proxy saw
     no certificate."""
-    value = header(request, settings.client_cert_header)
+    value = header(request, settings.tls.client_cert_header)
     if value is None:
         return None
     peer = request.client.host if request.client else None
     if not is_trusted_proxy(peer, settings):
         raise PermissionDenied(
-            f"the {settings.client_cert_header} header is accepted only from a trusted proxy (setting trusted_proxies)"
+            f"the {settings.tls.client_cert_header} header is accepted only from a trusted proxy "
+            "(setting trusted_proxies)"
         )
     return value.strip()
 

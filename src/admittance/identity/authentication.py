@@ -46,6 +46,7 @@ class AuthPolicy:
     failure_reset_seconds: float = 12 * 3600.0
     otp_failures_per_user: int = 5
     otp_ban_seconds: float = 900.0
+    verified_cache_seconds: float = 300.0  # how long a verified slow hash is remembered (the verifier's TTL)
 
 
 FailureRecorder = Callable[[str, str, str, str], Awaitable[None]]  # tenant, username, source, reason

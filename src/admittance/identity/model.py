@@ -169,6 +169,14 @@ class PasswordPolicy:
             )
         return policy
 
+    def rules(self) -> str:
+        """The Connectware rules JSON object this policy is read from (`from_rules(p.rules()) == p`)."""
+        document = {"min": self.min_length}
+        for key, attribute in _POLICY_KEYS.items():
+            if key != "min" and getattr(self, attribute):
+                document[key] = getattr(self, attribute)
+        return json.dumps(document)
+
     def check(self, password: str, username: str) -> None:
         if len(password) < max(1, self.min_length):
             raise InvalidInput(

@@ -26,6 +26,14 @@ class JobStatus(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class JobPolicy:
+    in_server: bool = True  # `admittance serve` runs a worker in its own process
+    worker_id: str = ""  # names this process's job leases; empty: host name and process id
+    lease_seconds: float = 60.0  # a job whose worker stopped renewing this long is taken over
+    max_attempts: int = 3  # a job that lost its worker this often is failed, not retried
+
+
+@dataclass(frozen=True, slots=True)
 class Job:
     id: str
     tenant_id: str

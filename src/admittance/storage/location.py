@@ -1,4 +1,5 @@
-"""Where the database is: a SQLite file in the data folder, or a PostgreSQL URL."""
+"""Where the database is (a SQLite file in the data folder, or a PostgreSQL URL) and how many
+connections a process opens: the `database` section of the settings."""
 
 from __future__ import annotations
 
@@ -11,15 +12,18 @@ class DatabaseLocation:
     dialect: str  # "sqlite" | "postgresql"
     sqlite_path: Path | None = None
     postgres_url: str | None = None
+    url: str = ""  # as the settings gave it; empty: SQLite in the data folder
+    pool_size: int = 10  # PostgreSQL connections per process
 
     @classmethod
-    def parse(cls, database_url: str | None, data_dir: Path) -> DatabaseLocation:
-        if not database_url:
-            return cls("sqlite", sqlite_path=data_dir / "admittance.sqlite3")
-        if database_url.startswith(("postgresql://", "postgres://")):
-            return cls("postgresql", postgres_url=database_url)
-        if database_url.startswith("sqlite:///"):
-            return cls("sqlite", sqlite_path=Path(database_url.removeprefix("sqlite:///")))
+    def parse(cls, database_url: str | None, data_dir: Path, *, pool_size: int = 10) -> DatabaseLocation:
+        url = database_url or ""
+        if not url:
+            return cls("sqlite", sqlite_path=data_dir / "admittance.sqlite3", pool_size=pool_size)
+        if url.startswith(("postgresql://", "postgres://")):
+            return cls("postgresql", postgres_url=url, url=url, pool_size=pool_size)
+        if url.startswith("sqlite:///"):
+            return cls("sqlite", sqlite_path=Path(url.removeprefix("sqlite:///")), url=url, pool_size=pool_size)
         raise ValueError("database URL must start with postgresql:// or sqlite:///")
 
     def sqlalchemy_url(self) -> str:

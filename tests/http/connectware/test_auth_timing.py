@@ -73,7 +73,7 @@ def alike(known: float, unknown: float) -> bool:
 
 
 async def test_failures_look_alike_with_the_default_delay(settings: Settings) -> None:
-    delay_ms = Settings().auth_failure_delay_ms
+    delay_ms = Settings().values()["auth_failure_delay_ms"]
     async with app(settings, delay_ms) as (client, _):
         known, unknown, answers = await measure(client)
     assert len(answers) == 1, answers

@@ -40,7 +40,7 @@ def _database(kind: str, tmp_path: Path, sqlite_template: Path, postgres: Postgr
 
 @asynccontextmanager
 async def _server(url: str, data_dir: Path) -> AsyncIterator[tuple[Services, httpx.AsyncClient]]:
-    settings = Settings(
+    settings = Settings.of(
         data_dir=data_dir,
         database_url=url,
         secret_key=SECRET_KEY,

@@ -8,7 +8,6 @@ import base64
 import hashlib
 import logging
 import uuid
-from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -240,7 +239,7 @@ async def test_register_needs_the_password_grant_type(client: httpx.AsyncClient,
 
 async def test_register_goes_through_the_brute_force_limits(client: httpx.AsyncClient, services: Services) -> None:
     await make_user(services, "target")
-    limit = services.settings.auth_failures_per_user
+    limit = services.settings.auth.failures_per_user
     for _ in range(limit):
         assert answer(await hook(client, "auth_on_register", register_v3("target", "Wrong-Passw0rd"))) == DENY
     # Locked: even the right password is refused now, with the same answer.
@@ -586,7 +585,7 @@ SECRET = "broker-hook-secret-0123456789abcdef"
     ids=["bearer", "header", "basic"],
 )
 async def test_with_a_secret(services: Services, headers: dict[str, str]) -> None:
-    services.settings = replace(services.settings, broker_hook_secret=SECRET)
+    services.settings = services.settings.with_values(broker_hook_secret=SECRET)
     await make_user(services, "secured")
     async with client_from(services, "192.0.2.50") as remote:
         assert answer(await hook(remote, "auth_on_register", register_v3("secured", PW), headers=headers)) == OK
@@ -612,7 +611,7 @@ async def test_cache_control_only_on_allowed_answers_when_configured(
 ) -> None:
     await make_user(services, "cached", permissions=(("readWrite", "c/#"),))
     assert "cache-control" not in (await hook(client, "auth_on_register", register_v3("cached", PW))).headers
-    services.settings = replace(services.settings, broker_hook_cache_seconds=30)
+    services.settings = services.settings.with_values(broker_hook_cache_seconds=30)
     allowed = await hook(client, "auth_on_register", register_v3("cached", PW))
     assert answer(allowed) == OK
     assert allowed.headers["cache-control"] == "max-age=30"

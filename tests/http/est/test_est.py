@@ -120,7 +120,7 @@ async def test_failures_are_uniform_and_delayed(
 ) -> None:
     csr, _ = make_csr(tmp_path, "est-3")
     unknown_csr, _ = make_csr(tmp_path, "nobody", name="nobody")
-    minimum = settings.auth_failure_delay_ms / 1000
+    minimum = settings.auth.failure_delay_seconds
     answers = []
     for device_id, password, body in (
         ("est-3", "Wrong-Otp-0000", csr),

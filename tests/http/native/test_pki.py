@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from urllib.parse import quote
 
 import httpx
@@ -160,7 +159,7 @@ async def test_renew_with_the_certificate_in_the_body(client: httpx.AsyncClient,
 @pytest.fixture
 async def proxied(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Services]]:
     """The app behind a trusted proxy (the test client's address) that forwards client certificates."""
-    changed = replace(settings, trusted_proxies="127.0.0.1")
+    changed = settings.with_values(trusted_proxies="127.0.0.1")
     built = await build(changed)
     try:
         await first_start(built)

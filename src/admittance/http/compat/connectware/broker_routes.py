@@ -98,7 +98,7 @@ class BrokerHooks:
 
     async def _guard(self, request: Request) -> None:
         services = self._state.services
-        secret = services.settings.broker_hook_secret
+        secret = services.settings.broker_hooks.secret
         if secret:
             presented = _presented_secret(request)
             if presented is None or not hmac.compare_digest(presented.encode(), secret.encode()):
@@ -123,7 +123,7 @@ class BrokerHooks:
         except Exception as exc:  # noqa: BLE001 - fail closed: a denial, never a 500
             log.error("broker hook %s failed (%s); denied", hook, type(exc).__name__)
             return _respond(NOT_ALLOWED)
-        max_age = self._state.services.settings.broker_hook_cache_seconds
+        max_age = self._state.services.settings.broker_hooks.cache_seconds
         cache = allowed and max_age > 0 and hook != ENHANCED_HOOK
         return _respond(body, {"cache-control": f"max-age={max_age}"} if cache else None)
 

@@ -93,7 +93,7 @@ def routes(state: AppState, guard: Guard) -> list[BaseRoute]:
         service.actor(principal)  # refuse other tenants before reading an upload
         content_type = request.headers.get("content-type", "")
         base = content_type.split(";", 1)[0].strip().lower()
-        limit = state.services.settings.max_backup_upload_bytes
+        limit = state.services.settings.backups.max_upload_bytes
         if base == "multipart/form-data":
             data = await read_upload(request, limit)
 

@@ -1,0 +1,55 @@
+"""The sections of the edge's own settings (the domain's policies live in their contexts)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class TlsSettings:
+    """TLS in `admittance serve` and client certificates (docs/operations/client-certificates.md)."""
+
+    enabled: bool = False  # serve HTTPS; also on when certificate_file is set
+    certificate_file: str = ""  # server certificate chain (PEM); empty with TLS on: issued from the device CA
+    key_file: str = ""  # its private key (PEM)
+    client_ca_file: str = ""  # client-certificate CA bundle; empty: the trusted store (device CA, chain, added)
+    server_names: str = "localhost,127.0.0.1"  # DNS names / addresses of the issued server certificate
+    trusted_proxies: str = ""  # addresses/CIDRs whose client_cert_header is believed; empty: nobody's
+    client_cert_header: str = "x-client-cert"  # verified client certificate from a trusted proxy (URL-encoded PEM)
+
+    @property
+    def on(self) -> bool:
+        return self.enabled or bool(self.certificate_file)
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorCaFiles:
+    """The operator's CA (docs/operations/pki.md): certificate and key files (PEM; the key optionally
+    encrypted with key_password), its chain up to the root optional; both files or neither."""
+
+    certificate_file: str = ""
+    key_file: str = ""
+    key_password: str = ""
+    chain_file: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerHookSettings:
+    secret: str = ""  # /api/broker/auth/*: required when set; empty: loopback callers only
+    cache_seconds: int = 0  # cache-control max-age on allowed broker answers; 0: no caching
+
+
+@dataclass(frozen=True, slots=True)
+class BackupSettings:
+    dir: str = ""  # database backups (files named by id); empty: <data_dir>/backups
+    max_upload_bytes: int = 1024 * 1024 * 1024  # a backup uploaded to POST /api/maintenance/db/restore
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleSettings:
+    """The admin console (/console): a session ends after `idle_minutes` idle minutes (and at the latest
+    after the session token's lifetime); its cookies are Secure unless `insecure_cookies` is set
+    (only for a plain-HTTP server reached by another name than localhost, e.g. on a lab network)."""
+
+    idle_minutes: float = 30.0
+    insecure_cookies: bool = False
