@@ -2,7 +2,7 @@
 
 Each page and form stands for the API request it mirrors (`needs`): issued certificates are
 /admittance/v1/certificates, the trusted store is /api/certificates. Every change goes through
-CertificateService with the signed-in principal (which authorizes, writes in one transaction and
+the PKI services with the signed-in principal (which authorizes, writes in one transaction and
 audits)."""
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ from admittance.http.console.page import Page, PageRoute
 from admittance.kernel.clock import Clock
 from admittance.kernel.errors import InvalidInput
 from admittance.kernel.paging import PageRequest
+from admittance.pki.issuing import IssuingService
 from admittance.pki.model import REVOCATION_REASONS, TrustedCertificate
-from admittance.pki.service import CertificateService
+from admittance.pki.revocation import RevocationService
+from admittance.pki.trust_store import TrustStoreService
 
 BASE = PREFIX + "/certificates"
 TRUSTED = BASE + "/trusted"
@@ -89,8 +91,9 @@ def _grouped_hex(value: str) -> str:
 class IssuedPages:
     """The certificates issued to devices: listed newest first, and revoked."""
 
-    def __init__(self, certificates: CertificateService, clock: Clock) -> None:
+    def __init__(self, certificates: IssuingService, revocation: RevocationService, clock: Clock) -> None:
         self._certificates = certificates
+        self._revocation = revocation
         self._clock = clock
 
     async def issued_list(self, current: Page) -> Response:
@@ -121,20 +124,20 @@ class IssuedPages:
         serial = current.path_param("serial")
         current.require("POST", f"{ISSUED_API}/{serial}/revoke")
         reason = current.field("reason") or "unspecified"
-        issued = await self._certificates.revoke(current.principal, serial, reason)
+        issued = await self._revocation.revoke(current.principal, serial, reason)
         return current.back(f"Certificate {issued.serial} of {issued.owner} is revoked; it is on the next CRL.", BASE)
 
 
 class TrustedPages:
     """The device CA and the trusted CA store: shown, added to, removed from, downloaded."""
 
-    def __init__(self, certificates: CertificateService, clock: Clock) -> None:
-        self._certificates = certificates
+    def __init__(self, trust_store: TrustStoreService, clock: Clock) -> None:
+        self._trust_store = trust_store
         self._clock = clock
 
     async def trusted_page(self, current: Page) -> Response:
-        chain = [_view(certificate) for certificate in await self._certificates.ca_certificates()]
-        trusted = await self._certificates.list_trusted(current.principal)
+        chain = [_view(certificate) for certificate in await self._trust_store.ca_certificates()]
+        trusted = await self._trust_store.list_trusted(current.principal)
         rows: list[tuple[TrustedCertificate, CertificateView]] = [(item, _view(item.certificate())) for item in trusted]
         return current.render(
             "certificates_trusted.html",
@@ -150,8 +153,8 @@ class TrustedPages:
 
     async def add_trusted(self, current: Page) -> Response:
         text = await _pem_text(current)
-        before = {item.sha256 for item in await self._certificates.list_trusted(current.principal)}
-        after = await self._certificates.add_trusted(current.principal, text)
+        before = {item.sha256 for item in await self._trust_store.list_trusted(current.principal)}
+        after = await self._trust_store.add_trusted(current.principal, text)
         added = [item for item in after if item.sha256 not in before]
         if not added:
             return current.redirect(TRUSTED, ("info", "Those certificates were trusted already."))
@@ -160,12 +163,12 @@ class TrustedPages:
     async def remove_trusted(self, current: Page) -> Response:
         certificate_id = current.path_param("certificate_id")
         current.require("DELETE", f"{TRUSTED_API}/{certificate_id}")
-        await self._certificates.remove_trusted(current.principal, certificate_id)
+        await self._trust_store.remove_trusted(current.principal, certificate_id)
         return current.redirect(TRUSTED, "The CA certificate was removed from the trusted store.")
 
     async def trusted_download(self, current: Page) -> Response:
         certificate_id = current.path_param("certificate_id")
-        text = await self._certificates.trusted_pem(current.principal, certificate_id)
+        text = await self._trust_store.trusted_pem(current.principal, certificate_id)
         return Response(
             text,
             200,

@@ -1,7 +1,7 @@
 """Console pages: the device registry (managed objects) and its groups.
 
 Each page and form stands for the Cumulocity inventory request it mirrors (`needs`, or
-`current.require` with the object's own path) and calls InventoryService (or CertificateService for
+`current.require` with the object's own path) and calls InventoryService (or the PKI services for
 a revocation) with the signed-in principal: the console sees and changes exactly what the API would,
 and every change is audited by the service. A device's credentials are its own user (`device_<id>`,
 the owner of its object): its state, the certificates issued to it, a new random password (shown
@@ -23,8 +23,9 @@ from admittance.http.params import is_digits
 from admittance.kernel.clock import Clock
 from admittance.kernel.errors import InvalidInput, NotFound
 from admittance.kernel.paging import PageRequest
+from admittance.pki.issuing import IssuingService
 from admittance.pki.model import REVOCATION_REASONS, IssuedCertificate
-from admittance.pki.service import CertificateService
+from admittance.pki.revocation import RevocationService
 
 BASE = PREFIX + "/devices"
 GROUPS = BASE + "/groups"
@@ -119,9 +120,16 @@ class DevicePages:
     """The device list and a device's page and forms: the inventory, and the certificates service
     (a device user's authentication methods, the certificates issued to it, revoking one)."""
 
-    def __init__(self, inventory: InventoryService, certificates: CertificateService, clock: Clock) -> None:
+    def __init__(
+        self,
+        inventory: InventoryService,
+        certificates: IssuingService,
+        revocation: RevocationService,
+        clock: Clock,
+    ) -> None:
         self._inventory = inventory
         self._certificates = certificates
+        self._revocation = revocation
         self._clock = clock
 
     async def list_devices(self, current: Page) -> Response:
@@ -277,7 +285,7 @@ class DevicePages:
         issued = await self._certificates.get_issued(current.principal, serial)
         if credentials.username is None or issued.owner != credentials.username:
             raise ConsoleError(404, "This device has no certificate with that serial number.")
-        await self._certificates.revoke(current.principal, serial, reason)
+        await self._revocation.revoke(current.principal, serial, reason)
         return current.redirect(f"{BASE}/{mo_id}", f"Revoked the certificate {issued.serial}.")
 
 

@@ -14,10 +14,11 @@ from urllib.parse import urlencode
 
 from starlette.responses import Response
 
+from admittance.devices.bulk.imports import DEVICE_IMPORT, ImportService
 from admittance.devices.bulk.rows import RowStatus
 from admittance.http.console.core import PREFIX, ConsoleError, message_of
 from admittance.http.console.page import Page, PageRoute
-from admittance.jobs import Job, JobKind, JobService, JobStatus
+from admittance.jobs import Job, JobService, JobStatus
 from admittance.kernel.errors import InvalidInput, NotFound, PayloadTooLarge
 from admittance.kernel.paging import PageRequest
 
@@ -85,11 +86,12 @@ def _row_status(current: Page) -> tuple[str, RowStatus | None]:
 
 
 class ImportPages:
-    """Bulk import through the job service: staging an upload, its preview, the import job and its
+    """Bulk import through the import and job services: staging an upload, its preview, the import job and its
     rows; `max_manifest_bytes` is the largest file accepted."""
 
-    def __init__(self, jobs: JobService, max_manifest_bytes: int) -> None:
+    def __init__(self, jobs: JobService, imports: ImportService, max_manifest_bytes: int) -> None:
         self._jobs = jobs
+        self._imports = imports
         self._max_bytes = max_manifest_bytes
 
     async def imports(self, current: Page) -> Response:
@@ -101,9 +103,7 @@ class ImportPages:
 
     async def _list_context(self, current: Page) -> dict[str, Any]:
         number = current.page_number_or_first()
-        found = await self._jobs.list_jobs(
-            current.principal, PageRequest(number, JOBS_PAGE_SIZE), JobKind.DEVICE_IMPORT
-        )
+        found = await self._jobs.list_jobs(current.principal, PageRequest(number, JOBS_PAGE_SIZE), DEVICE_IMPORT)
         return {
             "jobs": [_job_view(job) for job in found.items],
             "running": any(not job.status.finished for job in found.items),
@@ -115,7 +115,7 @@ class ImportPages:
 
     async def upload(self, current: Page) -> Response:
         data, filename = await self._read_upload(current)
-        staged = await self._jobs.stage_import(current.principal, data, filename)
+        staged = await self._imports.stage_import(current.principal, data, filename)
         return current.redirect(f"{BASE}/staged/{staged.id}")
 
     async def _read_upload(self, current: Page) -> tuple[bytes, str]:
@@ -131,7 +131,7 @@ class ImportPages:
         return data, upload.filename
 
     async def preview(self, current: Page) -> Response:
-        staged, shown = await self._jobs.preview_staged(current.principal, current.path_param("id"))
+        staged, shown = await self._imports.preview_staged(current.principal, current.path_param("id"))
         return current.render(
             "imports_preview.html",
             title=f"Preview of {staged.filename}",
@@ -144,7 +144,7 @@ class ImportPages:
     async def commit(self, current: Page) -> Response:
         staged_id = current.path_param("id")
         try:
-            job = await self._jobs.submit_staged(current.principal, staged_id)
+            job = await self._imports.submit_staged(current.principal, staged_id)
         except NotFound as exc:  # imported, discarded or expired: the preview is gone too
             return current.redirect(BASE, ("error", message_of(exc)))
         except InvalidInput as exc:  # the file cannot be imported: its preview says why
@@ -153,7 +153,7 @@ class ImportPages:
 
     async def discard(self, current: Page) -> Response:
         try:
-            await self._jobs.discard_staged(current.principal, current.path_param("id"))
+            await self._imports.discard_staged(current.principal, current.path_param("id"))
         except NotFound as exc:
             return current.redirect(BASE, ("error", message_of(exc)))
         return current.redirect(BASE, "The uploaded file was discarded; nothing was imported.")
@@ -170,7 +170,7 @@ class ImportPages:
     async def _job_context(self, current: Page) -> dict[str, Any]:
         job_id = current.path_param("id")
         job = await self._jobs.get(current.principal, job_id)
-        if job.kind is not JobKind.DEVICE_IMPORT:
+        if job.kind != DEVICE_IMPORT:
             raise ConsoleError(404, f"Job {job_id} is not an import.")
         status_text, status = _row_status(current)
         number = current.page_number_or_first()
@@ -196,7 +196,7 @@ class ImportPages:
 
     async def failed_rows(self, current: Page) -> Response:
         job_id = current.path_param("id")
-        text = await self._jobs.failed_rows_csv(current.principal, job_id)
+        text = await self._imports.failed_rows_csv(current.principal, job_id)
         return Response(
             text.encode("utf-8-sig"),  # with a BOM, so spreadsheets read the UTF-8 right
             200,

@@ -38,10 +38,10 @@ def console_routes(services: Services, accounts: BasicAuthenticator, templates: 
     settings = services.settings
     cookies = ConsoleCookies(
         services.pepper,
-        secure=not settings.console_insecure_cookies,
-        idle_seconds=int(settings.console_idle_minutes * 60),
+        secure=not settings.console.insecure_cookies,
+        idle_seconds=int(settings.console.idle_minutes * 60),
     )
-    console = Console(templates, cookies, services.clock, idle_minutes=settings.console_idle_minutes)
+    console = Console(templates, cookies, services.clock, idle_minutes=settings.console.idle_minutes)
     gate = Gate(console, services.sessions, areas(services, console, accounts))
     return [
         Route(PREFIX, dashboard.to_dashboard, methods=["GET"]),
@@ -58,19 +58,19 @@ def areas(services: Services, console: Console, accounts: BasicAuthenticator) ->
         *account.routes(account.AccountPages(sessions, mfa)),
         *dashboard.routes(dashboard.DashboardPage(services.registrations, services.claiming, services.jobs)),
         *registrations.routes(registrations.RegistrationPages(services.registrations)),
-        *imports.routes(imports.ImportPages(services.jobs, services.settings.max_manifest_bytes)),
+        *imports.routes(imports.ImportPages(services.jobs, services.imports, services.settings.max_manifest_bytes)),
         *devices.routes(
-            devices.DevicePages(services.inventory, services.certificates, clock),
+            devices.DevicePages(services.inventory, services.certificates, services.revocation, clock),
             devices.GroupPages(services.inventory),
         ),
         *claimed.routes(
             claimed.ClaimedPages(services.claiming, services.provisioning), claimed.TagPages(services.claiming)
         ),
         *certificates.routes(
-            certificates.IssuedPages(services.certificates, clock),
-            certificates.TrustedPages(services.certificates, clock),
+            certificates.IssuedPages(services.certificates, services.revocation, clock),
+            certificates.TrustedPages(services.trust_store, clock),
         ),
-        *registry.routes(registry.RegistryPages(services.client_registry, services.directory)),
-        *users.routes(users.UserPages(services.directory, sessions)),
-        *roles.routes(roles.RolePages(services.directory)),
+        *registry.routes(registry.RegistryPages(services.client_registry, services.roles)),
+        *users.routes(users.UserPages(services.users, services.roles, sessions)),
+        *roles.routes(roles.RolePages(services.roles)),
     ]

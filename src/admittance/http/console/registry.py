@@ -13,10 +13,11 @@ from starlette.responses import Response
 
 from admittance.http.console.core import PREFIX
 from admittance.http.console.page import Page, PageRoute
-from admittance.identity.client_registry import ClientRegistration, ClientRegistryService, Confirmation, EntryStatus
-from admittance.identity.directory import DirectoryService
+from admittance.identity.roles import RoleService
 from admittance.kernel.access import BUILTIN_ROLES, IDENTITY_ROLES
 from admittance.kernel.errors import InvalidInput
+from admittance.registry.model import ClientRegistration, Confirmation, EntryStatus
+from admittance.registry.service import ClientRegistryService
 
 REGISTRY = PREFIX + "/client-registry"
 API = "/api/client-registry"
@@ -41,12 +42,12 @@ def routes(pages: RegistryPages) -> list[PageRoute]:
 
 
 class RegistryPages:
-    """The registry page and its forms: the client registry, and the directory for the roles a
+    """The registry page and its forms: the client registry, and the role service for the roles a
     granted client may be given."""
 
-    def __init__(self, registry: ClientRegistryService, directory: DirectoryService) -> None:
+    def __init__(self, registry: ClientRegistryService, roles: RoleService) -> None:
         self._registry = registry
-        self._directory = directory
+        self._roles = roles
 
     async def registry_page(self, current: Page) -> Response:
         return current.render(
@@ -95,7 +96,7 @@ class RegistryPages:
         entry = await self._entry(current)
         if entry.granted:
             return current.redirect(REGISTRY, ("info", f"{entry.username} was granted already."))
-        roles = await self._directory.list_roles(current.principal)
+        roles = await self._roles.list_roles(current.principal)
         identity = {r.value for r in IDENTITY_ROLES}
         options = [
             (role.id, role.name, role.builtin)

@@ -1,7 +1,7 @@
 """Console pages: roles and their permissions.
 
 Each page and form stands for the Connectware-compatible API request that does the same
-(`/api/roles/...`) and is gated by the same policy on it; the directory service then applies its own
+(`/api/roles/...`) and is gated by the same policy on it; the role service then applies its own
 rules (visibility, no privilege escalation, built-in roles read-only)."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from starlette.responses import Response
 
 from admittance.http.console.core import PREFIX
 from admittance.http.console.page import Page, PageRoute
-from admittance.identity.directory import DirectoryService
 from admittance.identity.directory_model import NewRole, Role, RoleChanges, RoleQuery, is_identity_role
+from admittance.identity.roles import RoleService
 from admittance.kernel.access import BUILTIN_ROLES, Context, Operation, parse_permission
 
 ROLES = PREFIX + "/roles"
@@ -42,13 +42,13 @@ def role_url(role_id: str) -> str:
 
 
 class RolePages:
-    """The role pages: they read and change roles through the directory."""
+    """The role pages: they read and change roles through the role service."""
 
-    def __init__(self, directory: DirectoryService) -> None:
-        self._directory = directory
+    def __init__(self, roles: RoleService) -> None:
+        self._roles = roles
 
     async def list_roles(self, current: Page) -> Response:
-        found = await self._directory.list_roles(current.principal)
+        found = await self._roles.list_roles(current.principal)
         listed = [role for role in found if role.personal_user_id is None]
         return current.render(
             "roles.html",
@@ -63,7 +63,7 @@ class RolePages:
         name = current.field("name")
         if not name:
             return current.back(("error", "Enter a name for the new role."))
-        role = await self._directory.create_role(
+        role = await self._roles.create_role(
             current.principal, NewRole(name=name, is_shared=current.field("shared") == "on")
         )
         return current.redirect(role_url(role.id), f"The role {role.name} was created. Now add its permissions.")
@@ -71,7 +71,7 @@ class RolePages:
     async def role_detail(self, current: Page) -> Response:
         role_id = current.path_param("id")
         current.require("GET", f"{API}/{role_id}")
-        role = await self._directory.get_role(current.principal, role_id)
+        role = await self._roles.get_role(current.principal, role_id)
         mutable = not role.builtin and role.personal_user_id is None
         return current.render(
             "roles_detail.html",
@@ -89,13 +89,13 @@ class RolePages:
 
     async def _members(self, current: Page, role: Role) -> list[tuple[int, str]]:
         """(id, name) of the users who hold the role."""
-        usage = await self._directory.roles_page(current.principal, RoleQuery(names=(role.name,)))
+        usage = await self._roles.roles_page(current.principal, RoleQuery(names=(role.name,)))
         return next((found.users for found in usage.items if found.role.id == role.id), [])
 
     async def update_role(self, current: Page) -> Response:
         role_id = current.path_param("id")
         current.require("PUT", f"{API}/{role_id}")
-        role = await self._directory.update_role(
+        role = await self._roles.update_role(
             current.principal,
             role_id,
             RoleChanges(name=current.field("name"), is_shared=current.field("shared") == "on"),
@@ -106,7 +106,7 @@ class RolePages:
         role_id = current.path_param("id")
         current.require("POST", f"{API}/{role_id}/permissions")
         grant = parse_permission(current.field("context"), current.field("operation"), current.field("resource"))
-        await self._directory.add_permission(current.principal, role_id, grant)
+        await self._roles.add_permission(current.principal, role_id, grant)
         return current.redirect(
             role_url(role_id),
             f"Added: {_OPERATION_TEXT[grant.operation].lower()} on {grant.context.value} {grant.resource}.",
@@ -116,12 +116,12 @@ class RolePages:
         role_id = current.path_param("id")
         permission_id = current.path_param("permission")
         current.require("DELETE", f"{API}/{role_id}/permissions/{permission_id}")
-        await self._directory.delete_permission(current.principal, role_id, permission_id)
+        await self._roles.delete_permission(current.principal, role_id, permission_id)
         return current.redirect(role_url(role_id), "The permission was removed.")
 
     async def delete_role(self, current: Page) -> Response:
         role_id = current.path_param("id")
         current.require("DELETE", f"{API}/{role_id}")
-        role = await self._directory.get_role(current.principal, role_id)
-        await self._directory.delete_role(current.principal, role_id)
+        role = await self._roles.get_role(current.principal, role_id)
+        await self._roles.delete_role(current.principal, role_id)
         return current.redirect(ROLES, f"The role {role.name} was deleted.")

@@ -1,7 +1,7 @@
 """Console pages: users, and the sessions and tokens of a user.
 
 Each page and form stands for the Connectware-compatible API request that does the same
-(`/api/users/...`) and is gated by the same policy on it; the directory service then applies its own
+(`/api/users/...`) and is gated by the same policy on it; the user service then applies its own
 rules (visibility, no privilege escalation). Revoking another user's tokens is checked here on
 `DELETE /api/users/{id}/tokens`, as the API route does."""
 
@@ -14,9 +14,10 @@ from starlette.responses import Response
 from admittance.http.console.core import PREFIX
 from admittance.http.console.page import Page, PageRoute
 from admittance.http.console.roles import DESCRIPTIONS
-from admittance.identity.directory import DirectoryService
 from admittance.identity.directory_model import DirectoryUser, NewUser, Role, UserChanges, UserQuery, is_identity_role
+from admittance.identity.roles import RoleService
 from admittance.identity.sessions import SessionService
+from admittance.identity.users import UserService
 from admittance.kernel.access import covers_all
 
 USERS = PREFIX + "/users"
@@ -52,15 +53,16 @@ class UserPages:
     """The user pages: the directory (users, and the roles to give them) and the sessions service
     (revoking a user's sessions and tokens)."""
 
-    def __init__(self, directory: DirectoryService, sessions: SessionService) -> None:
-        self._directory = directory
+    def __init__(self, users: UserService, roles: RoleService, sessions: SessionService) -> None:
+        self._users = users
+        self._roles = roles
         self._sessions = sessions
 
     async def list_users(self, current: Page) -> Response:
         search = current.query("q")[:_MAX_SEARCH]
         everyone = current.query("all") == "1"
         number = current.page_number_or_first(_MOST_PAGES)
-        listed = await self._directory.list_users(
+        listed = await self._users.list_users(
             current.principal,
             UserQuery(search=search, exclude_auto_generated=not everyone, page=number, rows_per_page=ROWS_PER_PAGE),
         )
@@ -98,7 +100,7 @@ class UserPages:
             return current.back(("error", "Enter a user name and a password for the new user."))
         if password != current.secret("password_again"):
             return current.back(("error", "The two passwords are not the same."))
-        created = await self._directory.create_user(
+        created = await self._users.create_user(
             current.principal,
             NewUser(
                 username=username,
@@ -112,7 +114,7 @@ class UserPages:
     async def user_detail(self, current: Page) -> Response:
         user_id = _user_id(current)
         current.require("GET", f"{API}/{user_id}")
-        user = await self._directory.get_user(current.principal, user_id)
+        user = await self._users.get_user(current.principal, user_id)
         governable = _governable(current, user)
         writable = governable and current.can("PUT", f"{API}/{user_id}")
         own = user_id == current.principal.user_id
@@ -134,13 +136,13 @@ class UserPages:
     async def update_user(self, current: Page) -> Response:
         user_id = _user_id(current)
         current.require("PUT", f"{API}/{user_id}")
-        user = await self._directory.get_user(current.principal, user_id)
+        user = await self._users.get_user(current.principal, user_id)
         # The identity roles (device, bootstrap) are the system's: kept as they are.
         kept = [role.id for role in user.roles if is_identity_role(role.id)]
         changes = UserChanges(
             roles=tuple(kept + current.fields("roles")), enforce_mfa_enrollment=current.field("enforce_mfa") == "on"
         )
-        await self._directory.update_user(current.principal, user_id, changes)
+        await self._users.update_user(current.principal, user_id, changes)
         return current.redirect(user_url(user_id), f"The user {user.username} was saved.")
 
     async def enable_user(self, current: Page) -> Response:
@@ -152,17 +154,17 @@ class UserPages:
     async def _switch(self, current: Page, *, enabled: bool) -> Response:
         user_id = _user_id(current)
         current.require("PUT", f"{API}/{user_id}")
-        user = await self._directory.update_user(current.principal, user_id, UserChanges(enabled=enabled))
+        user = await self._users.update_user(current.principal, user_id, UserChanges(enabled=enabled))
         state = "enabled: the user can sign in again" if enabled else "disabled: its sessions and tokens stop working"
         return current.redirect(user_url(user_id), f"The user {user.username} is {state}.")
 
     async def reset_mfa(self, current: Page) -> Response:
         user_id = _user_id(current)
         current.require("PUT", f"{API}/{user_id}")
-        user = await self._directory.get_user(current.principal, user_id)
+        user = await self._users.get_user(current.principal, user_id)
         if not user.mfa_enrolled:
             return current.redirect(user_url(user_id), ("info", f"{user.username} has no two-factor sign-in set up."))
-        await self._directory.update_user(current.principal, user_id, UserChanges(disable_mfa=True))
+        await self._users.update_user(current.principal, user_id, UserChanges(disable_mfa=True))
         return current.redirect(
             user_url(user_id),
             f"Two-factor sign-in of {user.username} was reset"
@@ -182,13 +184,13 @@ class UserPages:
     async def delete_user(self, current: Page) -> Response:
         user_id = _user_id(current)
         current.require("DELETE", f"{API}/{user_id}")
-        user = await self._directory.get_user(current.principal, user_id)
-        await self._directory.delete_user(current.principal, user_id)
+        user = await self._users.get_user(current.principal, user_id)
+        await self._users.delete_user(current.principal, user_id)
         return current.redirect(USERS, f"The user {user.username} was deleted.")
 
     async def _grantable_roles(self, current: Page) -> list[Role]:
         """Roles that can be given to a user: no identity roles, no personal roles."""
-        found = await self._directory.list_roles(current.principal)
+        found = await self._roles.list_roles(current.principal)
         return [role for role in found if not is_identity_role(role.id) and role.personal_user_id is None]
 
 
