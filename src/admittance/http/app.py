@@ -28,7 +28,7 @@ from admittance.http.compat.cumulocity import est_routes
 from admittance.http.guard import Guard
 from admittance.http.params import header
 from admittance.http.state import AppState
-from admittance.http.surface import Endpoint, Surface, endpoints
+from admittance.http.surface import Endpoint, endpoints
 from admittance.jobs.runner import stop_task
 from admittance.kernel.errors import AdmittanceError, Unavailable
 from admittance.settings import Settings
@@ -72,7 +72,7 @@ def serve(services: Services) -> FastLane:
         polls,
         est_routes.surface(services.est, services.identity, client_certificates),
         native.surface(services, auth, client_certificates),
-        Surface("connectware", connectware.PATH_PREFIXES, connectware.routes(state, auth), connectware.render),
+        connectware.surface(services, auth),
         nrfcloud.surface(services, Guard(auth)),
         console.surface(services, auth),
     ]

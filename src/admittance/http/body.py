@@ -7,19 +7,11 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
-from admittance.http.params import header_number
-from admittance.kernel.errors import InvalidInput, MalformedInput, NotFound, PayloadTooLarge, UnsupportedMediaType
+from admittance.http.params import header, header_number
+from admittance.kernel.errors import InvalidInput, MalformedInput, PayloadTooLarge, UnsupportedMediaType
 
 # NUL cannot be stored in a PostgreSQL text column, and no name or id of ours may contain it.
 _ESCAPED_NUL = b"\\u0000"
-
-
-def path_text(request: Request, name: str) -> str:
-    """A path parameter (already percent-decoded). No stored id contains NUL: such a path finds nothing."""
-    value: str = request.path_params[name]
-    if "\x00" in value:
-        raise NotFound(f"Nothing is stored under that {name}")
-    return value
 
 
 def _contains_nul(document: Any) -> bool:
@@ -57,7 +49,7 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
 
 
 def require_json_media_type(request: Request) -> None:
-    content_type = request.headers.get("content-type")
+    content_type = header(request, "content-type")
     if not is_json_media_type(content_type):
         raise UnsupportedMediaType(f"Unsupported media type {content_type}: send JSON (application/json)")
 

@@ -1,25 +1,18 @@
-"""Who may call an endpoint of the /api and /v1 surfaces: the one access policy (ADR 0007), applied
-to the request's method and path, after authentication by Basic, Bearer token or client certificate."""
+"""The access rules a surface's mount applies before its guarded endpoints (http/surface.py): the one
+access policy (ADR 0007) on the request's method and path, or authentication alone, after Basic,
+Bearer token or client certificate."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 
-from admittance.http.basic_auth import BasicAuthenticator, Caller
+from admittance.http.basic_auth import BasicAuthenticator
 from admittance.kernel.principal import Principal
 
 
 class Guard:
     def __init__(self, auth: BasicAuthenticator) -> None:
         self._auth = auth
-
-    @property
-    def auth(self) -> BasicAuthenticator:
-        return self._auth
-
-    async def caller(self, request: Request) -> Caller:
-        """Any authenticated caller, with its token session (None for Basic)."""
-        return await self._auth.caller(request)
 
     async def permitted(self, request: Request) -> Principal:
         """An authenticated caller whose permissions allow this method on this path (else 401/403)."""

@@ -16,6 +16,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from admittance.http.body import read_body
+from admittance.http.params import header, media_type
 from admittance.kernel.errors import InvalidInput, MalformedInput, PayloadTooLarge, UnsupportedMediaType
 
 if TYPE_CHECKING:
@@ -27,8 +28,8 @@ _MAX_PARTS = 16
 
 
 async def read_upload(request: Request, max_bytes: int, *, raw_allowed: bool = False) -> bytes:
-    content_type = request.headers.get("content-type", "")
-    base = content_type.split(";", 1)[0].strip().lower()
+    content_type = header(request, "content-type") or ""
+    base = media_type(request)
     if base != "multipart/form-data":
         if raw_allowed and base in ("text/csv", "text/plain", "application/octet-stream", ""):
             return await read_body(request, max_bytes)

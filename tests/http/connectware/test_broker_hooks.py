@@ -611,19 +611,22 @@ async def test_cache_control_only_on_allowed_answers_when_configured(
 ) -> None:
     await make_user(services, "cached", permissions=(("readWrite", "c/#"),))
     assert "cache-control" not in (await hook(client, "auth_on_register", register_v3("cached", PW))).headers
+    # The settings are read when the app is built: an app for the changed settings.
     services.settings = services.settings.with_values(broker_hook_cache_seconds=30)
-    allowed = await hook(client, "auth_on_register", register_v3("cached", PW))
-    assert answer(allowed) == OK
-    assert allowed.headers["cache-control"] == "max-age=30"
-    assert (await hook(client, "auth_on_publish", publish("cached", "c/1"))).headers["cache-control"] == "max-age=30"
-    sub_all = await hook(client, "auth_on_subscribe", subscribe_v3("cached", ("c/1", 0)))
-    assert sub_all.headers["cache-control"] == "max-age=30"
-    for denied in (
-        await hook(client, "auth_on_register", register_v3("cached", "Wrong-Passw0rd")),
-        await hook(client, "auth_on_publish", publish("cached", "d/1")),
-        await hook(client, "auth_on_subscribe", subscribe_v3("cached", ("c/1", 0), ("d/1", 0))),
-    ):
-        assert "cache-control" not in denied.headers
+    async with client_from(services, "127.0.0.1") as cached:
+        allowed = await hook(cached, "auth_on_register", register_v3("cached", PW))
+        assert answer(allowed) == OK
+        assert allowed.headers["cache-control"] == "max-age=30"
+        published = await hook(cached, "auth_on_publish", publish("cached", "c/1"))
+        assert published.headers["cache-control"] == "max-age=30"
+        sub_all = await hook(cached, "auth_on_subscribe", subscribe_v3("cached", ("c/1", 0)))
+        assert sub_all.headers["cache-control"] == "max-age=30"
+        for denied in (
+            await hook(cached, "auth_on_register", register_v3("cached", "Wrong-Passw0rd")),
+            await hook(cached, "auth_on_publish", publish("cached", "d/1")),
+            await hook(cached, "auth_on_subscribe", subscribe_v3("cached", ("c/1", 0), ("d/1", 0))),
+        ):
+            assert "cache-control" not in denied.headers
 
 
 async def test_no_secret_reaches_the_log(

@@ -7,9 +7,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from admittance.http.errors import Problem, retry_after
+from admittance.http.openapi import INTEGER, STRING, WireObject, described, member
 from admittance.kernel.errors import Unauthenticated
 
 UNAUTHORIZED_MESSAGE = "Invalid credentials"
+ERROR = WireObject[Problem](
+    "Error",
+    [
+        member("statusCode", INTEGER, required=True),
+        member("error", STRING, required=True),
+        member("message", STRING, required=True),
+        member("requestId", described(STRING, "Only on a 500, to find the log entry")),
+    ],
+)
 _NAMES = {
     400: "Bad Request",
     401: "Unauthorized",
