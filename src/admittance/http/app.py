@@ -27,7 +27,6 @@ from admittance.http.compat import connectware, cumulocity, nrfcloud
 from admittance.http.compat.cumulocity import est_routes
 from admittance.http.guard import Guard
 from admittance.http.params import header
-from admittance.http.state import AppState
 from admittance.http.surface import Endpoint, endpoints
 from admittance.jobs.runner import stop_task
 from admittance.kernel.errors import AdmittanceError, Unavailable
@@ -66,7 +65,6 @@ def serve(services: Services) -> FastLane:
     auth = BasicAuthenticator(
         services.identity, services.sessions, services.certificates, client_certificates, settings.default_tenant
     )
-    state = AppState(services)  # for the surfaces still reading every service from it
     polls = cumulocity.surface(services, auth)
     surfaces = [
         polls,
