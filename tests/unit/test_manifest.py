@@ -221,7 +221,7 @@ ROW_ERRORS = {  # lines under ROW_HEADER
     "too many fields": ("id1;secret-123;a;;;b", "has 6 fields but the header line has 5"),
     "empty ID": (";secret-123;a;;", "ID is empty"),
     "ID over 1000 characters": ("x" * 1001 + ";secret-123;a;;", "at most 1000 characters"),
-    "ID with a colon": ("a:b;secret-123;a;;", "must not contain ':'"),
+    "ID with a colon enrolling over EST": ("a:b;;a;CERTIFICATES;otp-12345678", "must not contain ':'"),
     "formula =": ("id1;secret-123;=HYPERLINK(1);;", "NAME cell starts with '='"),
     "formula +": ("id1;secret-123;+cmd;;", "starts with '+'"),
     "formula -": ("id1;secret-123;-2+3;;", "starts with '-'"),

@@ -115,9 +115,19 @@ def validate_device_id(device_id: str) -> str:
         )
     if has_control_chars(device_id, c1=True):
         raise InvalidInput("id must not contain control characters", entity="registration_request", field="id")
+    return device_id
+
+
+def validate_enrollable_id(device_id: str) -> str:
+    """An id that enrolls over EST: `simpleenroll` authenticates with HTTP Basic `<id>:<one-time
+    password>`, and Basic splits the user from the password at the first ':', so the id cannot
+    hold one. (Ids with ':', such as MAC addresses, are fine everywhere else: MQTT carries the user
+    name apart from the password, docs/compat/cumulocity.md.)"""
+    validate_device_id(device_id)
     if ":" in device_id:
         raise InvalidInput(
-            "id must not contain ':', because the device user name device_<id> must work in HTTP Basic authentication",
+            "an id that enrolls a certificate over EST must not contain ':': EST's HTTP Basic "
+            "authentication (<id>:<one-time password>) cannot carry it",
             entity="registration_request",
             field="id",
         )

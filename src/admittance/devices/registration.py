@@ -20,6 +20,7 @@ from admittance.devices.model import (
     device_username,
     not_available_message,
     validate_device_id,
+    validate_enrollable_id,
 )
 from admittance.devices.store import DevicesStorage, DevicesTransaction, IssueRequest, QueueQuery
 from admittance.identity.authentication import Authenticator
@@ -95,7 +96,7 @@ class RegistrationService:
 
     async def create(self, principal: Principal, new: NewRegistration) -> RegistrationRequest:
         principal.require(Role.DEVICE_CONTROL_ADMIN)
-        validate_device_id(new.id)
+        validate_enrollable_id(new.id) if new.enrollment_token else validate_device_id(new.id)
         tenant_id = new.tenant_id or principal.tenant_id
         if not principal.can_see_tenant(tenant_id):
             raise PermissionDenied("Only the management tenant can register devices for another tenant")

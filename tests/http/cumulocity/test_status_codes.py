@@ -171,7 +171,7 @@ CREATE_REJECTS = {
     "id-newline": ({"body": {"id": "a\nb"}}, 422),
     "id-del": ({"body": {"id": "a\x7fb"}}, 422),
     "id-c1-control": ({"body": {"id": "a\x85b"}}, 422),
-    "id-colon": ({"body": {"id": "a:b"}}, 422),
+    "id-colon-with-est": ({"body": {"id": "a:b", "enrollmentToken": "otp-12345678"}}, 422),
     "custom-properties-string": ({"body": {"id": "d", "customProperties": "x"}}, 422),
     "group-id-number": ({"body": {"id": "d", "groupId": 5}}, 422),
     "other-tenant": ({"body": {"id": "d", "tenantId": "management"}}, 403),

@@ -19,7 +19,7 @@ from typing import Any
 
 from admittance.devices.bulk.manifest import ENTITY, Manifest, ManifestRow
 from admittance.devices.inventory_model import MAX_NAME_CHARS, RESERVED_KEYS, validate_external_id
-from admittance.devices.model import device_username, validate_device_id
+from admittance.devices.model import device_username, validate_device_id, validate_enrollable_id
 from admittance.identity.model import PasswordPolicy
 from admittance.jobs.model import RowStatus as RowStatus  # a manifest row's outcome is a job row's
 from admittance.kernel.errors import InvalidInput
@@ -310,6 +310,8 @@ def _read_row(
             )
         if otp and (len(otp) < _OTP_MIN_CHARS or has_control_chars(otp)):
             raise InvalidInput(f"ENROLLMENT_OTP must have at least {_OTP_MIN_CHARS} printable characters")
+        if otp:
+            validate_enrollable_id(device_id)
     name, row_type = _cell(row, columns, "NAME") or None, _cell(row, columns, "TYPE") or None
     _check_name("NAME", name)
     _check_name("TYPE", row_type)
