@@ -68,6 +68,10 @@ def serve(
     base = (settings.public_url or f"{'https' if tls else 'http'}://{host}:{settings.port}").rstrip("/")
     click.echo(f"Admittance is starting at {base}")
     click.echo(f"  the admin console: {base}/  (a browser is led to {base}/console/)")
+    if settings.mqtt_bootstrap.on:
+        mqtt_host = settings.mqtt_bootstrap.host or host
+        scheme = "mqtts" if tls else "mqtt"
+        click.echo(f"  the MQTT bootstrap (Cumulocity s/ucr): {scheme}://{mqtt_host}:{settings.mqtt_bootstrap.port}")
     if created is not None:
         click.echo(
             "First start: created the tenants 'management' and "

@@ -29,10 +29,8 @@ from cryptography.hazmat.primitives import serialization
 
 from admittance.bootstrap import Services
 from admittance.settings import Settings, SettingsError
+from admittance.settings.sections import TLS_FOLDER
 
-TLS_FOLDER = "tls"
-SERVER_CERTIFICATE_FILE = "server.pem"
-SERVER_KEY_FILE = "server-key.pem"
 CLIENT_CA_FILE = "client-ca.pem"
 # The uvicorn protocol that puts the verified client certificate into the scope (http/tls.py).
 TLS_HTTP_PROTOCOL = "admittance.http.tls:TlsHttpToolsProtocol"
@@ -89,10 +87,8 @@ async def prepare_tls(services: Services) -> TlsFiles | None:
         client_ca = folder / CLIENT_CA_FILE
         anchors = await services.trust_store.trust_anchors()
         _write(client_ca, b"".join(c.public_bytes(serialization.Encoding.PEM) for c in anchors), 0o644)
-    if settings.tls.certificate_file:
-        files = TlsFiles(Path(settings.tls.certificate_file), Path(settings.tls.key_file), client_ca)
-    else:
-        files = TlsFiles(folder / SERVER_CERTIFICATE_FILE, folder / SERVER_KEY_FILE, client_ca)
+    files = TlsFiles(*settings.tls.server_files(settings.data_dir), client_ca)
+    if not settings.tls.certificate_file:
         names = server_names(settings)
         if not _still_good(files, names, ca_chain[0]):
             certificate_pem, key_pem = await services.certificates.issue_server_certificate(names)

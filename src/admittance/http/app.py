@@ -30,6 +30,7 @@ from admittance.http.params import header
 from admittance.http.surface import Endpoint, endpoints
 from admittance.jobs.runner import stop_task
 from admittance.kernel.errors import AdmittanceError, Unavailable
+from admittance.mqtt.server import start_bootstrap_listener
 from admittance.settings import Settings
 
 
@@ -113,7 +114,8 @@ class Admittance:
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        """While the server runs: its own services (unless given) and the background job worker."""
+        """While the server runs: its own services (unless given), the background job worker and the
+        MQTT bootstrap listener (when configured)."""
         if not self._owned:
             yield
             return
@@ -122,9 +124,13 @@ class Admittance:
             self.services, self.served = built, serve(built)
             stop = asyncio.Event()
             worker = asyncio.create_task(built.runner.run_forever(stop)) if self.settings.jobs.in_server else None
+            listener = None
             try:
+                listener = await start_bootstrap_listener(built)
                 yield
             finally:
+                if listener is not None:
+                    await listener.close()
                 if worker is not None:
                     await stop_task(worker, stop)
                 self.services, self.served = None, None

@@ -30,8 +30,19 @@ class NotYet:
         return "NOT_YET"
 
 
+class Refused:
+    """The connection's credentials no longer bootstrap (rotated, disabled, locked out): the
+    listener closes the connection; the device reconnects and its CONNECT is checked afresh."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "REFUSED"
+
+
 NOT_YET = NotYet()
-PollAnswer = DeviceCredentials | NotYet
+REFUSED = Refused()
+PollAnswer = DeviceCredentials | NotYet | Refused
 
 
 class Poll(Protocol):

@@ -23,11 +23,13 @@ class BootstrapListener:
         *,
         limits: SessionLimits | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        max_connections: int = 10_000,
     ) -> None:
         self.poll = poll
         self.admit = admit
         self.limits = limits or SessionLimits()
         self._ssl = ssl_context
+        self._max_connections = max_connections
         self._server: asyncio.Server | None = None
         self.sessions: dict[str, Session] = {}  # client id -> its one live session
         self._open: set[Session] = set()  # every connection, admitted or not
@@ -39,9 +41,13 @@ class BootstrapListener:
             raise RuntimeError("the listener is not started")
         return int(self._server.sockets[0].getsockname()[1])
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> BootstrapListener:
+    async def start(self, host: str = "127.0.0.1", port: int = 0, *, reuse_port: bool = False) -> BootstrapListener:
+        """Listen. `reuse_port`: several server processes share the port (the kernel spreads the
+        connections); the one-session-per-client-id rule then holds within each process."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: Session(self), host, port, ssl=self._ssl)
+        self._server = await loop.create_server(
+            lambda: Session(self), host, port, ssl=self._ssl, reuse_port=reuse_port or None, backlog=1024
+        )
         return self
 
     async def close(self) -> None:
@@ -59,6 +65,9 @@ class BootstrapListener:
         self._server = None
 
     def opened(self, session: Session) -> None:
+        if len(self._open) >= self._max_connections:
+            session.close()  # over the cap: not kept, not counted
+            return
         self._open.add(session)
 
     def closed(self, session: Session) -> None:

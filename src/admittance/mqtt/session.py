@@ -7,10 +7,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 from admittance.mqtt import packets as p
-from admittance.mqtt.answers import Admit, DeviceCredentials, Poll
+from admittance.mqtt.answers import Admit, DeviceCredentials, Poll, Refused
 
 log = logging.getLogger("admittance.mqtt")
 
@@ -72,8 +72,8 @@ class Session(asyncio.Protocol):
     # asyncio.Protocol -------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports (as `admittance serve` runs) are not asyncio.Transport subclasses.
+        self._transport = cast(asyncio.Transport, transport)
         self.host.opened(self)
         peer = transport.get_extra_info("peername")
         self.source = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
@@ -232,6 +232,10 @@ class Session(asyncio.Protocol):
             )
         except Exception:
             log.exception("mqtt bootstrap: the poll of %s failed", self.client_id)
+            return
+        if isinstance(answer, Refused):
+            log.info("mqtt bootstrap: closing %s (%s): credentials no longer bootstrap", self.source, self.client_id)
+            self.close()
             return
         if not isinstance(answer, DeviceCredentials):
             return

@@ -12,6 +12,7 @@ from admittance.settings.sections import (
     BackupSettings,
     BrokerHookSettings,
     ConsoleSettings,
+    MqttBootstrapSettings,
     OperatorCaFiles,
     TlsSettings,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "BrokerHookSettings",
     "ConsoleSettings",
     "Key",
+    "MqttBootstrapSettings",
     "OperatorCaFiles",
     "Settings",
     "SettingsError",

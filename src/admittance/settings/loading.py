@@ -98,6 +98,12 @@ def validate(settings: Settings) -> None:
     if not 1 <= values["nrf_device_jwt_max_seconds"] <= 604800:
         raise SettingsError("nrf_device_jwt_max_seconds must be between 1 and 604800")
     _validate_tls(values)
+    if not 0 <= values["mqtt_bootstrap_port"] < 65536:
+        raise SettingsError("mqtt_bootstrap_port must be between 0 (off) and 65535")
+    if values["mqtt_bootstrap_port"] and values["mqtt_bootstrap_port"] == values["port"]:
+        raise SettingsError("mqtt_bootstrap_port must differ from port (the HTTP server's)")
+    if values["mqtt_bootstrap_max_connections"] < 1:
+        raise SettingsError("mqtt_bootstrap_max_connections must be at least 1")
     if values["client_registry_new_per_source"] < 1:
         raise SettingsError("client_registry_new_per_source must be at least 1")
     if values["broker_hook_cache_seconds"] < 0:

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+
+TLS_FOLDER = "tls"  # under the data folder: the issued server certificate and the client CA bundle
+ISSUED_CERTIFICATE_FILE = "server.pem"
+ISSUED_KEY_FILE = "server-key.pem"
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +25,14 @@ class TlsSettings:
     @property
     def on(self) -> bool:
         return self.enabled or bool(self.certificate_file)
+
+    def server_files(self, data_dir: Path) -> tuple[Path, Path]:
+        """The server certificate chain and key every listener of `admittance serve` uses: the
+        configured files, or those issued from the device CA into the data folder at start."""
+        if self.certificate_file:
+            return Path(self.certificate_file), Path(self.key_file)
+        folder = Path(data_dir) / TLS_FOLDER
+        return folder / ISSUED_CERTIFICATE_FILE, folder / ISSUED_KEY_FILE
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,3 +66,17 @@ class ConsoleSettings:
 
     idle_minutes: float = 30.0
     insecure_cookies: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MqttBootstrapSettings:
+    """The Cumulocity MQTT bootstrap listener of `admittance serve` (ADR 0013): off while `port` is 0;
+    TLS with the HTTP server's certificate when `tls` is on (TlsSettings)."""
+
+    port: int = 0
+    host: str = ""  # empty: the HTTP server's address
+    max_connections: int = 10_000  # connections beyond this are closed at once (each costs ~2.5 KB idle)
+
+    @property
+    def on(self) -> bool:
+        return self.port > 0

@@ -22,6 +22,7 @@ from admittance.settings.sections import (
     BackupSettings,
     BrokerHookSettings,
     ConsoleSettings,
+    MqttBootstrapSettings,
     OperatorCaFiles,
     TlsSettings,
 )
@@ -67,6 +68,7 @@ class Settings:
     backups: BackupSettings = field(default_factory=BackupSettings)
     tls: TlsSettings = field(default_factory=TlsSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    mqtt_bootstrap: MqttBootstrapSettings = field(default_factory=MqttBootstrapSettings)
 
     @classmethod
     def of(cls, **values: Any) -> Settings:
@@ -200,6 +202,9 @@ _ORDER = [
     "client_cert_header",
     "console_idle_minutes",
     "console_insecure_cookies",
+    "mqtt_bootstrap_port",
+    "mqtt_bootstrap_host",
+    "mqtt_bootstrap_max_connections",
 ]
 KEYS: dict[str, Key] = dict(
     [
@@ -262,6 +267,9 @@ KEYS: dict[str, Key] = dict(
         ("client_cert_header", Key("tls", "client_cert_header", str)),
         ("console_idle_minutes", Key("console", "idle_minutes", float)),
         ("console_insecure_cookies", Key("console", "insecure_cookies", bool)),
+        ("mqtt_bootstrap_port", Key("mqtt_bootstrap", "port", int)),
+        ("mqtt_bootstrap_host", Key("mqtt_bootstrap", "host", str)),
+        ("mqtt_bootstrap_max_connections", Key("mqtt_bootstrap", "max_connections", int)),
     ]
 )
 # `admittance config check` lists the keys in the order of docs/operations/configuration.md.
@@ -281,6 +289,7 @@ _SECTIONS = {
     "backups": BackupSettings,
     "tls": TlsSettings,
     "console": ConsoleSettings,
+    "mqtt_bootstrap": MqttBootstrapSettings,
 }
 
 
