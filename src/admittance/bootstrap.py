@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from admittance.broker.cache import LoginCache
 from admittance.broker.service import BrokerAuthService
 from admittance.claiming.bulk import NRF_BULK_CLAIM, BulkClaimJob, NrfBulkClaims
 from admittance.claiming.keys import IdentityKeyService
@@ -23,6 +24,7 @@ from admittance.devices.bulk.jobs import ImportJob, PasswordWrapJob
 from admittance.devices.enrollment import EstService
 from admittance.identity import Authenticator, IdentityService
 from admittance.identity.authentication import FailureAudit
+from admittance.identity.last_seen import LastSeenRecorder
 from admittance.identity.mfa import MfaService
 from admittance.identity.passwords import ChosenPasswords
 from admittance.identity.roles import RoleService
@@ -47,6 +49,7 @@ from admittance.settings import Settings, SettingsError
 from admittance.storage import Database, open_database
 from admittance.storage.snapshots import SqlMaintenanceStorage
 from admittance.storage.sql.broker import SqlBrokerDirectory
+from admittance.storage.sql.last_seen import SqlLastSeenStore
 from admittance.storage.sql.storage import SqlStorage, SqlUnitOfWork
 
 log = logging.getLogger("admittance")
@@ -87,8 +90,11 @@ class Services:
     nrf_bulk: NrfBulkClaims
     provisioning: ProvisioningService
     pepper: Pepper  # the server key's keyed hashes, for edges that sign their own values (console cookies)
+    authenticator: Authenticator
+    last_seen: LastSeenRecorder  # every door records successful authentications here
 
     async def close(self) -> None:
+        await self.last_seen.flush()
         self.runner.close()
         self.verifier.close()
         await self.database.close()
@@ -135,6 +141,7 @@ async def build_services(
         settings.auth,
         record_failure=FailureAudit(storage, clock),
     )
+    last_seen = LastSeenRecorder(SqlLastSeenStore(database), clock, flush_seconds=settings.last_seen_flush_seconds)
     password_policy = settings.passwords
     passwords = ChosenPasswords(password_policy, verifier, hasher)
     users = UserService(storage, passwords, clock)
@@ -202,12 +209,18 @@ async def build_services(
         mfa=mfa,
         broker=BrokerAuthService(
             SqlBrokerDirectory(database, clock),
-            identity,
+            authenticator,
             clock,
             default_tenant=settings.default_tenant,
             failure_delay_seconds=settings.auth.failure_delay_seconds,
             tokens=sessions,
             token_prefix=TOKEN_PREFIX,
+            logins=LoginCache(
+                clock,
+                ttl_seconds=settings.broker.login_cache_seconds,
+                max_entries=settings.broker.login_cache_entries,
+            ),
+            contacts=last_seen,
         ),
         certificates=certificates,
         revocation=RevocationService(storage, authority, clock),
@@ -235,6 +248,8 @@ async def build_services(
         nrf_bulk=NrfBulkClaims(storage, jobs, clock),
         provisioning=provisioning,
         pepper=pepper,
+        authenticator=authenticator,
+        last_seen=last_seen,
     )
 
 

@@ -64,7 +64,12 @@ def serve(services: Services) -> FastLane:
     settings = services.settings
     client_certificates = ClientCertificates(settings)
     auth = BasicAuthenticator(
-        services.identity, services.sessions, services.certificates, client_certificates, settings.default_tenant
+        services.identity,
+        services.sessions,
+        services.certificates,
+        client_certificates,
+        settings.default_tenant,
+        services.last_seen,
     )
     polls = cumulocity.surface(services, auth)
     surfaces = [
@@ -125,6 +130,8 @@ class Admittance:
             stop = asyncio.Event()
             worker = asyncio.create_task(built.runner.run_forever(stop)) if self.settings.jobs.in_server else None
             listener = None
+            contacts_stop = asyncio.Event()
+            contacts = asyncio.create_task(built.last_seen.run_forever(contacts_stop))
             try:
                 listener = await start_bootstrap_listener(built)
                 yield
@@ -133,6 +140,7 @@ class Admittance:
                     await listener.close()
                 if worker is not None:
                     await stop_task(worker, stop)
+                await stop_task(contacts, contacts_stop)
                 self.services, self.served = None, None
         finally:
             await built.close()

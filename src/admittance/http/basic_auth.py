@@ -26,6 +26,7 @@ from starlette.requests import Request
 from admittance.http.client_cert import ClientCertificates
 from admittance.http.params import has_header, header
 from admittance.identity import PresentedCredentials
+from admittance.identity.model import Door
 from admittance.identity.sessions import TokenSession, looks_like_token
 from admittance.kernel.errors import PermissionDenied
 from admittance.kernel.principal import Principal
@@ -70,6 +71,12 @@ class Identity(Protocol):
     async def tenant_exists(self, tenant_id: str) -> bool: ...
 
 
+class Contacts(Protocol):
+    """Where successful authentications are recorded (identity's LastSeenRecorder; no I/O)."""
+
+    def seen(self, tenant_id: str, subject: str, door: Door, address: str | None = None) -> None: ...
+
+
 class Tokens(Protocol):
     async def session_for_token(self, token: str, source: str) -> TokenSession: ...
 
@@ -89,7 +96,9 @@ class BasicAuthenticator:
         certificate_owners: CertificateOwners,
         client_certificates: ClientCertificates,
         default_tenant: str,
+        contacts: Contacts | None = None,
     ) -> None:
+        self._contacts = contacts
         self._identity = identity
         self._tokens = tokens
         self._certificate_owners = certificate_owners
@@ -135,8 +144,11 @@ class BasicAuthenticator:
         else:
             principal = await self._identity.authenticate(await self.presented_or_reject(request))
             caller = Caller(principal, None)
-        if caller.principal.mfa_enrollment_pending and (request.method, request.url.path) not in ENROLLMENT_ENDPOINTS:
+        principal = caller.principal
+        if principal.mfa_enrollment_pending and (request.method, request.url.path) not in ENROLLMENT_ENDPOINTS:
             raise PermissionDenied(ENROLLMENT_REQUIRED)
+        if self._contacts is not None:
+            self._contacts.seen(principal.tenant_id, principal.username, Door.HTTP, client_address(request))
         return caller
 
     async def principal(self, request: Request) -> Principal:

@@ -259,3 +259,37 @@ class NewToken:
     created_at: datetime
     expires_at: datetime
     session_seconds: int | None
+
+
+class Door(StrEnum):
+    """Where a subject authenticated: the door its last contact came through."""
+
+    HTTP = "http"  # any HTTP surface (Cumulocity, EST, the APIs): Basic, token or client certificate
+    MOSQUITTO_PULL = "mosquitto-pull"  # Mosquitto asking over HTTP (mosquitto-go-auth's protocol)
+    MOSQUITTO_PUSH = "mosquitto-push"  # Mosquitto holding the pushed dynamic-security state
+    RABBITMQ = "rabbitmq"  # RabbitMQ's HTTP auth backend
+    EMQX = "emqx"  # EMQX's HTTP authentication
+    VERNEMQ = "vernemq"  # VerneMQ webhooks (Connectware's /api/broker/auth)
+    MQTT_BOOTSTRAP = "mqtt-bootstrap"  # the Cumulocity MQTT bootstrap listener
+
+
+MAX_SEEN_ADDRESS_CHARS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class LastSeen:
+    """When a subject (a user, or an nRF claimed device by its id) last authenticated, through which
+    door and from which address (None when the door does not say)."""
+
+    at: datetime
+    door: Door
+    address: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """One last contact to record: the subject by its tenant and name."""
+
+    tenant_id: str
+    subject: str
+    seen: LastSeen

@@ -108,6 +108,7 @@ def validate(settings: Settings) -> None:
         raise SettingsError("client_registry_new_per_source must be at least 1")
     if values["broker_hook_cache_seconds"] < 0:
         raise SettingsError("broker_hook_cache_seconds must not be negative")
+    _validate_broker(values)
     _validate_pki(values)
     if values["token_expire_hours"] <= 0 or values["token_max_hours"] < values["token_expire_hours"]:
         raise SettingsError("token_expire_hours must be positive and token_max_hours at least as large")
@@ -141,6 +142,22 @@ def validate(settings: Settings) -> None:
         value = values[name]
         if value and (value.lower() in KNOWN_WEAK_SECRETS or len(value) < 8):
             raise SettingsError(f"ADMITTANCE_{name.upper()} is weak: use at least 8 characters")
+
+
+def _validate_broker(values: Mapping[str, Any]) -> None:
+    if values["broker_login_cache_seconds"] < 0 or values["broker_login_cache_entries"] < 0:
+        raise SettingsError("broker_login_cache_seconds and broker_login_cache_entries must not be negative")
+    if not 0.1 <= values["last_seen_flush_seconds"] <= 3600:
+        raise SettingsError("last_seen_flush_seconds must be between 0.1 and 3600")
+    for part in values["broker_hook_client_certificates"].split(","):
+        fingerprint = part.strip().lower().replace(":", "")
+        if part.strip() and not re.fullmatch(r"[0-9a-f]{64}", fingerprint):
+            raise SettingsError(
+                "broker_hook_client_certificates: comma-separated SHA-256 fingerprints (64 hex digits each)"
+            )
+    for name in ("rabbitmq_vhost", "rabbitmq_exchange"):
+        if not values[name] or len(values[name]) > 255 or any(ord(c) < 32 for c in values[name]):
+            raise SettingsError(f"{name} must be 1 to 255 printable characters")
 
 
 def _validate_tls(values: Mapping[str, Any]) -> None:

@@ -48,8 +48,19 @@ class OperatorCaFiles:
 
 @dataclass(frozen=True, slots=True)
 class BrokerHookSettings:
-    secret: str = ""  # /api/broker/auth/*: required when set; empty: loopback callers only
-    cache_seconds: int = 0  # cache-control max-age on allowed broker answers; 0: no caching
+    """The brokers' HTTP questions: /api/broker/auth/* (VerneMQ, Connectware's paths) and /broker/*
+    (RabbitMQ, mosquitto-go-auth, EMQX, VerneMQ) (docs/operations/brokers.md)."""
+
+    secret: str = ""  # required when set; empty: /api/broker/auth answers loopback callers only, /broker nobody
+    cache_seconds: int = 0  # cache-control max-age on allowed VerneMQ answers; 0: no caching
+    client_certificates: str = ""  # SHA-256 fingerprints of broker client certificates that may ask (mTLS)
+    rabbitmq_vhost: str = "/"  # the one virtual host RabbitMQ's MQTT clients may use
+    rabbitmq_exchange: str = "amq.topic"  # the topic exchange of RabbitMQ's MQTT plugin (mqtt.exchange)
+
+    def certificate_fingerprints(self) -> frozenset[str]:
+        return frozenset(
+            part.strip().lower().replace(":", "") for part in self.client_certificates.split(",") if part.strip()
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from admittance.broker.model import BrokerPolicy
 from admittance.claiming.model import ClaimingPolicy
 from admittance.devices.model import RegistrationPolicy
 from admittance.identity.authentication import AuthPolicy
@@ -53,6 +54,7 @@ class Settings:
     log_level: str = "info"
     max_body_bytes: int = 1_048_576
     max_manifest_bytes: int = 50 * 1024 * 1024  # bulk registration files (CSV manifests)
+    last_seen_flush_seconds: float = 5.0  # subjects' last contacts are written in one batch this often
     # The sections: the policy objects of the contexts, and the edge's own.
     database: DatabaseLocation = field(default_factory=_default_database)
     auth: AuthPolicy = field(default_factory=AuthPolicy)
@@ -64,6 +66,7 @@ class Settings:
     registry: RegistryPolicy = field(default_factory=RegistryPolicy)
     pki: PkiPolicy = field(default_factory=_default_pki)
     ca_files: OperatorCaFiles = field(default_factory=OperatorCaFiles)
+    broker: BrokerPolicy = field(default_factory=BrokerPolicy)
     broker_hooks: BrokerHookSettings = field(default_factory=BrokerHookSettings)
     backups: BackupSettings = field(default_factory=BackupSettings)
     tls: TlsSettings = field(default_factory=TlsSettings)
@@ -180,6 +183,12 @@ _ORDER = [
     "nrf_device_jwt_max_seconds",
     "broker_hook_secret",
     "broker_hook_cache_seconds",
+    "broker_hook_client_certificates",
+    "broker_login_cache_seconds",
+    "broker_login_cache_entries",
+    "rabbitmq_vhost",
+    "rabbitmq_exchange",
+    "last_seen_flush_seconds",
     "client_registry_new_per_source",
     "ca_key_type",
     "ca_common_name",
@@ -245,6 +254,12 @@ KEYS: dict[str, Key] = dict(
         ("nrf_device_jwt_max_seconds", Key("claiming", "device_jwt_max_seconds", int)),
         ("broker_hook_secret", Key("broker_hooks", "secret", str)),
         ("broker_hook_cache_seconds", Key("broker_hooks", "cache_seconds", int)),
+        ("broker_hook_client_certificates", Key("broker_hooks", "client_certificates", str)),
+        ("broker_login_cache_seconds", Key("broker", "login_cache_seconds", float)),
+        ("broker_login_cache_entries", Key("broker", "login_cache_entries", int)),
+        ("rabbitmq_vhost", Key("broker_hooks", "rabbitmq_vhost", str)),
+        ("rabbitmq_exchange", Key("broker_hooks", "rabbitmq_exchange", str)),
+        _top("last_seen_flush_seconds", float),
         ("client_registry_new_per_source", Key("registry", "new_per_source", int)),
         ("ca_key_type", Key("pki", "ca_key_type", str)),
         ("ca_common_name", Key("pki", "ca_common_name", str)),
@@ -285,6 +300,7 @@ _SECTIONS = {
     "claiming": ClaimingPolicy,
     "registry": RegistryPolicy,
     "ca_files": OperatorCaFiles,
+    "broker": BrokerPolicy,
     "broker_hooks": BrokerHookSettings,
     "backups": BackupSettings,
     "tls": TlsSettings,

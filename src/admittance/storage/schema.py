@@ -321,6 +321,8 @@ issued_certificates = Table(
     # The console's list pages newest first, in one tenant or all (migration 0008).
     Index("ix_issued_certificates_tenant_created", "tenant_id", "created_at"),
     Index("ix_issued_certificates_created", "created_at"),
+    # A broker that logs certificate clients in by their common name asks by it (migration 0009).
+    Index("ix_issued_certificates_owner_only", "owner"),
 )
 
 # The client registry's window, per tenant: open while open_until is in the future. In the database,
@@ -486,4 +488,17 @@ provisioning_rules = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     Index("ix_provisioning_rules_tenant", "tenant_id", "created_at"),
+)
+
+# Where each subject (a user by name, an nRF claimed device by its id) last authenticated: written
+# in batches (identity/last_seen.py), so no request writes it.
+last_seen = Table(
+    "last_seen",
+    metadata,
+    Column("tenant_id", String(63), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("subject", String(1100), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("door", String(24), nullable=False),
+    Column("address", String(64), nullable=True),
+    PrimaryKeyConstraint("tenant_id", "subject"),
 )

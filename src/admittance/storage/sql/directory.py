@@ -269,6 +269,11 @@ class SqlDirectoryStore:
         await self._db.execute("DELETE FROM api_tokens WHERE user_id = :id AND kind = 'mfa'", {"id": user_id})
 
     async def delete_user(self, user_id: int) -> None:
+        await self._db.execute(
+            "DELETE FROM last_seen WHERE EXISTS (SELECT 1 FROM users u WHERE u.id = :id "
+            "AND u.tenant_id = last_seen.tenant_id AND u.username = last_seen.subject)",
+            {"id": user_id},
+        )
         for table in ("user_roles", "user_certificates", "api_tokens", "mfa_backup_codes"):
             await self._db.execute(f"DELETE FROM {table} WHERE user_id = :id", {"id": user_id})
         await self._db.execute("DELETE FROM users WHERE id = :id", {"id": user_id})
